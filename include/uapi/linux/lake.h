@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * LAKE wire format: what a command and its reply look like in a command slot.
+ *
+ * Shared unchanged by lake.ko, lakeD and liblake.  Everything here is fixed
+ * width and naturally aligned so that the kernel, the daemon and user clients
+ * agree on it; the per-function argument and output layouts are generated
+ * from api-spec/ into lake_proto_gen.h.
+ */
+#ifndef _UAPI_LINUX_LAKE_H
+#define _UAPI_LINUX_LAKE_H
+
+#include <linux/types.h>
+
+#define LAKE_PROTO_VERSION	1
+
+/*
+ * A command slot: [header][outputs][arguments + variable tail].
+ * Outputs have their own area so that a reply never overwrites arguments or
+ * buffers staged in the tail that the vendor call is still reading.
+ */
+#define LAKE_SLOT_SIZE		8192u
+#define LAKE_OUTS_OFFSET	32u
+#define LAKE_OUTS_MAX		1248u
+#define LAKE_ARGS_OFFSET	(LAKE_OUTS_OFFSET + LAKE_OUTS_MAX)
+#define LAKE_ARGS_MAX		(LAKE_SLOT_SIZE - LAKE_ARGS_OFFSET)
+
+/* Flags of a command. */
+#define LAKE_MSG_ASYNC		(1u << 0)	/* the caller does not wait */
+#define LAKE_MSG_STAGED		(1u << 1)	/* a buffer was copied: finish before replying */
+
+/*
+ * A reply whose result is LAKE_RESULT_PROTOCOL means the daemon could not
+ * decode the command at all (unknown API, bad lengths); it is never a vendor
+ * result, all of which are non-negative.
+ */
+#define LAKE_RESULT_PROTOCOL	(-71)
+
+struct lake_msg_hdr {
+	__u32 api;		/* LAKE_API_*, from lake_proto_gen.h */
+	__u32 flags;		/* LAKE_MSG_* */
+	__u32 client;		/* sticky-error domain (the calling thread) */
+	__u32 seq;		/* the caller's sequence number, echoed back */
+	__u32 args_len;		/* bytes at LAKE_ARGS_OFFSET: arguments + tail */
+	__u32 present;		/* bit i set: output i is wanted (non-NULL) */
+	__s32 result;		/* reply: the vendor's result */
+	__u32 reply_len;	/* reply: bytes of outputs written */
+};
+
+/* Where a buffer lies. */
+#define LAKE_BUF_NULL		0u	/* the caller passed NULL */
+#define LAKE_BUF_ARENA		1u	/* off is an offset into lakeShm */
+#define LAKE_BUF_SLOT		2u	/* off is an offset into this command slot */
+
+struct lake_buf_ref {
+	__u64 off;
+	__u64 len;
+	__u32 where;		/* LAKE_BUF_* */
+	__u32 reserved;		/* must be zero */
+};
+
+/*
+ * A kernel's parameter layout, learned by the daemon (cuFuncGetParamInfo) and
+ * returned with the function handle, so that callers can pack kernelParams.
+ */
+#define LAKE_MAX_KPARAMS	128u
+#define LAKE_KPARAMS_MAX_SIZE	4096u
+
+struct lake_kparam_layout {
+	__u32 count;		/* number of parameters */
+	__u32 size;		/* bytes of the packed parameter buffer */
+	__u16 offset[LAKE_MAX_KPARAMS];
+	__u16 psize[LAKE_MAX_KPARAMS];
+};
+
+#endif /* _UAPI_LINUX_LAKE_H */

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The client half of the protocol core: how a generated stub turns one API
+ * call into a command in a slot, and its reply back into outputs.
+ *
+ * Used unchanged by lake.ko (kernel callers) and liblake (user callers); each
+ * provides a struct lake_transport that moves slots to and from lakeD.
+ */
+#ifndef LAKE_CALL_H
+#define LAKE_CALL_H
+
+#include "lake_os.h"
+#include "lake_size.h"
+#include <linux/lake.h>
+
+/* What went wrong before or around a vendor call; stubs map these to the
+ * spec's result codes (result.errors in api-spec/). */
+enum lake_status {
+	LAKE_OK = 0,
+	LAKE_E_UNAVAILABLE,	/* no daemon, or it went away */
+	LAKE_E_TIMEOUT,		/* no reply in time */
+	LAKE_E_INTERRUPTED,	/* the wait was killed */
+	LAKE_E_INVALID,		/* an argument that cannot be marshalled */
+	LAKE_E_UNSUPPORTED,	/* a form LAKE does not remote */
+	LAKE_E_NOMEM,		/* no room to stage a buffer */
+	LAKE_E_PROTOCOL,	/* a malformed reply */
+	LAKE_E_BAD_HANDLE,	/* a handle the client side cannot use */
+};
+
+#define LAKE_MAX_STAGED		4
+
+struct lake_transport;
+struct lake_call;
+
+struct lake_transport_ops {
+	/* Reserve a slot for @call (may wait for one: backpressure). */
+	int (*begin)(struct lake_transport *t, struct lake_call *call);
+	/* Publish the command; a sync call returns once its reply is in the slot. */
+	int (*submit)(struct lake_transport *t, struct lake_call *call);
+	/* Give the slot back (an async call's slot is the transport's to reclaim). */
+	void (*end)(struct lake_transport *t, struct lake_call *call);
+	/* Is [p, p+len) inside the arena?  Set its offset and return true. */
+	bool (*arena_find)(struct lake_transport *t, const void *p, __u64 len, __u64 *off);
+	/* Staging memory in the arena; NULL when full. */
+	void *(*arena_alloc)(struct lake_transport *t, __u64 len, __u64 *off);
+	void (*arena_free)(struct lake_transport *t, void *p, __u64 len);
+	/* The sticky-error domain of the caller (its thread). */
+	__u32 (*client_id)(struct lake_transport *t);
+};
+
+/* Kernel parameter layouts learned per function handle. */
+struct lake_kparam_entry;
+struct lake_kparam_cache {
+	lake_os_lock_t lock;
+	struct lake_kparam_entry *bucket[64];
+};
+
+struct lake_transport {
+	const struct lake_transport_ops *ops;
+	struct lake_kparam_cache kparams;
+};
+
+struct lake_staged {
+	void *user;		/* the caller's buffer */
+	void *stage;		/* where its bytes travel */
+	__u64 len;
+	__u64 arena_len;	/* non-zero: stage is arena memory to free */
+	bool copy_out;
+};
+
+struct lake_call {
+	struct lake_transport *t;
+	__u8 *slot;		/* the command slot (shared memory) */
+	__u32 slot_index;	/* transport's use */
+	__u32 seq;
+	bool async;		/* caller does not wait */
+	bool staged_any;
+	__u32 tail;		/* bytes used at LAKE_ARGS_OFFSET */
+	__u32 outs_size;
+	__s32 result;		/* the reply's result */
+	unsigned int nstaged;
+	struct lake_staged staged[LAKE_MAX_STAGED];
+};
+
+static inline struct lake_msg_hdr *lake_call_hdr(struct lake_call *c)
+{
+	return (struct lake_msg_hdr *)c->slot;
+}
+
+static inline void *lake_call_args(struct lake_call *c)
+{
+	return c->slot + LAKE_ARGS_OFFSET;
+}
+
+static inline void *lake_call_outs(struct lake_call *c)
+{
+	return c->slot + LAKE_OUTS_OFFSET;
+}
+
+/* The transport generated stubs use: lake.ko's channel, liblake's
+ * connection, or a test's loopback.  Provided by the host. */
+struct lake_transport *lake_transport_get(void);
+
+void lake_transport_init(struct lake_transport *t, const struct lake_transport_ops *ops);
+void lake_transport_destroy(struct lake_transport *t);
+
+int lake_call_begin(struct lake_call *c, struct lake_transport *t, __u32 api,
+		    __u32 args_size, __u32 outs_size, bool async);
+int lake_call_buf(struct lake_call *c, struct lake_buf_ref *ref, const void *p,
+		  __u64 len, bool overflow, bool in, bool out);
+int lake_call_string(struct lake_call *c, struct lake_buf_ref *ref, const char *s,
+		     __u32 max);
+int lake_call_kparams(struct lake_call *c, struct lake_buf_ref *ref, __u64 func,
+		      void **params);
+int lake_call_submit(struct lake_call *c);
+int lake_call_end(struct lake_call *c, int status);
+
+void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
+		     const struct lake_kparam_layout *shared);
+void lake_call_forget(struct lake_call *c, __u64 handle);
+
+#endif /* LAKE_CALL_H */

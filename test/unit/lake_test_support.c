@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The loopback transport for unit tests (see lake_test_support.h).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lake_test_support.h"
+
+static struct lake_transport loop_transport;
+static struct lake_srv_conn *loop_conn;
+static __u8 *loop_slot;
+static __u8 *loop_arena;
+static __u64 loop_arena_used;
+static __u32 loop_seq;
+static void *loop_allocs[256];
+static unsigned int loop_nallocs;
+
+static int loop_begin(struct lake_transport *t, struct lake_call *call)
+{
+	(void)t;
+	call->slot = loop_slot;
+	call->slot_index = 0;
+	call->seq = ++loop_seq;
+	return LAKE_OK;
+}
+
+static int loop_submit(struct lake_transport *t, struct lake_call *call)
+{
+	(void)t;
+	lake_srv_process(loop_conn, call->slot);
+	return LAKE_OK;
+}
+
+static void loop_end(struct lake_transport *t, struct lake_call *call)
+{
+	(void)t;
+	(void)call;
+}
+
+static bool loop_arena_find(struct lake_transport *t, const void *p, __u64 len, __u64 *off)
+{
+	const __u8 *b = p;
+
+	(void)t;
+	if (b < loop_arena || b >= loop_arena + LAKE_TEST_ARENA_SIZE ||
+	    len > (__u64)(loop_arena + LAKE_TEST_ARENA_SIZE - b))
+		return false;
+	*off = (__u64)(b - loop_arena);
+	return true;
+}
+
+static void *loop_arena_alloc(struct lake_transport *t, __u64 len, __u64 *off)
+{
+	__u64 start = (loop_arena_used + 63) & ~63ull;
+
+	(void)t;
+	if (len > LAKE_TEST_ARENA_SIZE - start)
+		return NULL;
+	loop_arena_used = start + len;
+	*off = start;
+	return loop_arena + start;
+}
+
+static void loop_arena_free(struct lake_transport *t, void *p, __u64 len)
+{
+	(void)t;
+	(void)p;
+	(void)len;	/* a bump allocator: reset at teardown */
+}
+
+static __u32 loop_client_id(struct lake_transport *t)
+{
+	(void)t;
+	return 1;
+}
+
+static const struct lake_transport_ops loop_ops = {
+	.begin = loop_begin,
+	.submit = loop_submit,
+	.end = loop_end,
+	.arena_find = loop_arena_find,
+	.arena_alloc = loop_arena_alloc,
+	.arena_free = loop_arena_free,
+	.client_id = loop_client_id,
+};
+
+struct lake_transport *lake_transport_get(void)
+{
+	return &loop_transport;
+}
+
+void lake_test_setup(void)
+{
+	loop_slot = aligned_alloc(64, LAKE_SLOT_SIZE);
+	loop_arena = aligned_alloc(4096, LAKE_TEST_ARENA_SIZE);
+	ck_assert(loop_slot && loop_arena);
+	memset(loop_slot, 0, LAKE_SLOT_SIZE);
+	loop_arena_used = 0;
+	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
+	ck_assert_ptr_nonnull(loop_conn);
+	lake_transport_init(&loop_transport, &loop_ops);
+	lake_fake_reset();
+}
+
+void lake_test_teardown(void)
+{
+	unsigned int i;
+
+	lake_srv_conn_free(loop_conn);
+	loop_conn = NULL;
+	lake_transport_destroy(&loop_transport);
+	for (i = 0; i < loop_nallocs; i++)
+		free(loop_allocs[i]);
+	loop_nallocs = 0;
+	free(loop_slot);
+	free(loop_arena);
+}
+
+struct lake_srv_conn *lake_test_conn(void)
+{
+	return loop_conn;
+}
+
+struct lake_transport *lake_test_transport(void)
+{
+	return &loop_transport;
+}
+
+__u8 *lake_test_slot(void)
+{
+	return loop_slot;
+}
+
+void *lake_test_arena(void)
+{
+	return loop_arena;
+}
+
+static __u8 lake_test_byte(__u64 i, unsigned int param)
+{
+	return (__u8)(i * 3u + param * 29u + 5u);
+}
+
+void *lake_test_buffer(int variant, __u64 n, bool fill, unsigned int param)
+{
+	__u8 *p;
+	__u64 off, i;
+
+	if (variant) {
+		p = loop_arena_alloc(&loop_transport, n ? n : 1, &off);
+	} else {
+		ck_assert(loop_nallocs < 256);
+		p = malloc(n ? n : 1);
+		loop_allocs[loop_nallocs++] = p;
+	}
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < n; i++)
+		p[i] = fill ? lake_test_byte(i, param) : 0;
+	return p;
+}
+
+bool lake_test_pattern_ok(const __u8 *p, __u64 n, unsigned int param)
+{
+	__u64 i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != lake_test_byte(i, param))
+			return false;
+	return true;
+}
+
+void *lake_test_image(int variant)
+{
+	static const char ptx[] = "// fake PTX for LAKE's round-trip tests\n.version 8.0\n";
+	char *p = lake_test_buffer(variant, sizeof(ptx), false, 0);
+
+	memcpy(p, ptx, sizeof(ptx));
+	return p;
+}
+
+__u64 lake_test_handle(unsigned int type, __u64 real)
+{
+	__u64 token;
+
+	ck_assert_int_eq(lake_srv_handle_add(loop_conn, type, (void *)(uintptr_t)real, 0, false, &token), 0);
+	return token;
+}
+
+__u64 lake_test_function(unsigned int type, __u64 real)
+{
+	struct lake_kparam_layout layout;
+	struct lake_call call = { .t = &loop_transport };
+	__u64 token = lake_test_handle(type, real);
+
+	ck_assert_int_eq(lake_srv_kparams_learn(loop_conn, token, (void *)(uintptr_t)real, &layout), 0);
+	lake_call_learn(&call, token, 0, &layout);
+	return token;
+}
+
+void lake_test_res(unsigned int type, __u64 value)
+{
+	ck_assert_int_eq(lake_srv_res_add(loop_conn, type, value), 0);
+}
+
+__u64 lake_test_real(unsigned int type, __u64 token)
+{
+	void *real;
+
+	if (!token || lake_srv_handle_get(loop_conn, token, type, &real))
+		return 0;
+	return (__u64)(uintptr_t)real;
+}
+
+__u64 lake_test_bits(double v, bool is_float)
+{
+	__u64 bits = 0;
+
+	if (is_float) {
+		float f = (float)v;
+
+		memcpy(&bits, &f, sizeof(f));
+	} else {
+		memcpy(&bits, &v, sizeof(v));
+	}
+	return bits;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Unit-test support: an in-process loopback transport that hands each command
+ * slot straight to lakeD's server core, backed by the recording TEST DOUBLE
+ * of the vendor libraries (lake_fake.c).  Transport tests only.
+ */
+#ifndef LAKE_TEST_SUPPORT_H
+#define LAKE_TEST_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "lake_call.h"
+#include "lake_server.h"
+#include "lake_fake.h"
+
+#define LAKE_TEST_ARENA_SIZE	(1u << 20)
+
+void lake_test_setup(void);
+void lake_test_teardown(void);
+
+struct lake_srv_conn *lake_test_conn(void);
+struct lake_transport *lake_test_transport(void);
+__u8 *lake_test_slot(void);
+void *lake_test_arena(void);
+
+/* Plain memory (variant 0) or arena memory (variant 1), filled with the
+ * pattern for @param when @fill; freed at teardown. */
+void *lake_test_buffer(int variant, __u64 n, bool fill, unsigned int param);
+bool lake_test_pattern_ok(const __u8 *p, __u64 n, unsigned int param);
+/* A NUL-terminated fake PTX image, in plain or arena memory. */
+void *lake_test_image(int variant);
+
+/* Registers @real as a resource of the test client and returns its token. */
+__u64 lake_test_handle(unsigned int type, __u64 real);
+/* Same, and teaches both sides the fake kernel parameter layout. */
+__u64 lake_test_function(unsigned int type, __u64 real);
+void lake_test_res(unsigned int type, __u64 value);
+/* The vendor pointer behind @token, 0 if the token is not valid. */
+__u64 lake_test_real(unsigned int type, __u64 token);
+__u64 lake_test_bits(double v, bool is_float);
+
+Suite *lake_roundtrip_suite(void);
+
+#endif /* LAKE_TEST_SUPPORT_H */
