@@ -387,6 +387,8 @@ class Spec:
                 vname = _need(path, v, "name")
                 if "value" not in v or not isinstance(v["value"], int) or isinstance(v["value"], bool):
                     _fail(path, v, f"enum '{name}': value '{vname}' needs an integer 'value'")
+                if any(x["name"] == vname for x in vals):
+                    _fail(path, v, f"enum '{name}': duplicate value '{vname}'")
                 vals.append({"name": vname, "value": v["value"],
                              "doc": str(v.get("doc", "")), "line": v.line})
             t.values = vals
@@ -454,12 +456,6 @@ class SpecSet:
             if val not in names:
                 _fail(s.path, s.result_node,
                       f"result {key}: '{val}' is not a value of {s.result_name}")
-        for t in s.types:
-            if t.kind == "enum":
-                vnames = [v["name"] for v in t.values]
-                for v in t.values:
-                    if vnames.count(v["name"]) > 1:
-                        raise SpecError(s.path, v["line"], f"enum '{t.name}': duplicate value '{v['name']}'")
         fnames = {f.name: f for sp in self.specs for f in sp.functions}
         for t in s.types:
             if t.destroy:
@@ -510,6 +506,8 @@ class SpecSet:
         for p in f.params:      # resolve types first: size expressions look ahead
             if p.kind is None and p.type_name is not None:
                 p.type = self.types.get(p.type_name)
+                if p.type is None:
+                    p.fail(f"unknown type '{p.type_name}'")
         out_bit = 0
         for i, p in enumerate(f.params):
             p.index = i
