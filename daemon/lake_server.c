@@ -437,6 +437,11 @@ void lake_srv_process(struct lake_srv_conn *c, __u8 *slot)
 	const struct lake_srv_api *d;
 	int r;
 
+	if (api == LAKE_API_NOP) {
+		h->result = 0;
+		h->reply_len = 0;
+		return;
+	}
 	if (api == 0 || api > LAKE_API_MAX || !lake_srv_apis[api].run ||
 	    (flags & ~(LAKE_MSG_ASYNC | LAKE_MSG_STAGED)) ||
 	    args_len < lake_srv_apis[api].args_size || args_len > LAKE_ARGS_MAX) {

@@ -246,6 +246,19 @@ int lake_call_end(struct lake_call *c, int status)
 	return status;
 }
 
+int lake_call_nop(struct lake_transport *t)
+{
+	struct lake_call c;
+	int st = lake_call_begin(&c, t, LAKE_API_NOP, 0, 0, false);
+
+	if (st)
+		return st;
+	st = lake_call_submit(&c);
+	if (!st && c.result)
+		st = LAKE_E_PROTOCOL;
+	return lake_call_end(&c, st);
+}
+
 void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
 		     const struct lake_kparam_layout *shared)
 {

@@ -115,6 +115,9 @@ int lake_call_kparams(struct lake_call *c, struct lake_buf_ref *ref, __u64 func,
 int lake_call_submit(struct lake_call *c);
 int lake_call_end(struct lake_call *c, int status);
 
+/* A null round trip (LAKE_API_NOP): the transport's cost alone. */
+int lake_call_nop(struct lake_transport *t);
+
 void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
 		     const struct lake_kparam_layout *shared);
 void lake_call_forget(struct lake_call *c, __u64 handle);

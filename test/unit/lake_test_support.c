@@ -15,6 +15,10 @@ static __u64 loop_arena_used;
 static __u32 loop_seq;
 static void *loop_allocs[256];
 static unsigned int loop_nallocs;
+static __u32 loop_client = 1;
+static int loop_submit_status;
+static void (*loop_reply_hook)(__u8 *slot);
+static unsigned int loop_arena_nalloc, loop_arena_nfree;
 
 static int loop_begin(struct lake_transport *t, struct lake_call *call)
 {
@@ -28,7 +32,11 @@ static int loop_begin(struct lake_transport *t, struct lake_call *call)
 static int loop_submit(struct lake_transport *t, struct lake_call *call)
 {
 	(void)t;
+	if (loop_submit_status)
+		return loop_submit_status;
 	lake_srv_process(loop_conn, call->slot);
+	if (loop_reply_hook)
+		loop_reply_hook(call->slot);
 	return LAKE_OK;
 }
 
@@ -62,17 +70,28 @@ static void *loop_arena_alloc(struct lake_transport *t, __u64 len, __u64 *off)
 	return loop_arena + start;
 }
 
+/* The transport's op: the same allocator, counted for leak checks. */
+static void *loop_arena_stage(struct lake_transport *t, __u64 len, __u64 *off)
+{
+	void *p = loop_arena_alloc(t, len, off);
+
+	if (p)
+		loop_arena_nalloc++;
+	return p;
+}
+
 static void loop_arena_free(struct lake_transport *t, void *p, __u64 len)
 {
 	(void)t;
 	(void)p;
 	(void)len;	/* a bump allocator: reset at teardown */
+	loop_arena_nfree++;
 }
 
 static __u32 loop_client_id(struct lake_transport *t)
 {
 	(void)t;
-	return 1;
+	return loop_client;
 }
 
 static const struct lake_transport_ops loop_ops = {
@@ -80,7 +99,7 @@ static const struct lake_transport_ops loop_ops = {
 	.submit = loop_submit,
 	.end = loop_end,
 	.arena_find = loop_arena_find,
-	.arena_alloc = loop_arena_alloc,
+	.arena_alloc = loop_arena_stage,
 	.arena_free = loop_arena_free,
 	.client_id = loop_client_id,
 };
@@ -97,6 +116,11 @@ void lake_test_setup(void)
 	ck_assert(loop_slot && loop_arena);
 	memset(loop_slot, 0, LAKE_SLOT_SIZE);
 	loop_arena_used = 0;
+	loop_arena_nalloc = 0;
+	loop_arena_nfree = 0;
+	loop_client = 1;
+	loop_submit_status = LAKE_OK;
+	loop_reply_hook = NULL;
 	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
 	ck_assert_ptr_nonnull(loop_conn);
 	lake_transport_init(&loop_transport, &loop_ops);
@@ -115,6 +139,38 @@ void lake_test_teardown(void)
 	loop_nallocs = 0;
 	free(loop_slot);
 	free(loop_arena);
+}
+
+void lake_test_reconnect(void)
+{
+	lake_srv_conn_free(loop_conn);
+	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
+	ck_assert_ptr_nonnull(loop_conn);
+}
+
+void lake_test_set_client(__u32 client)
+{
+	loop_client = client;
+}
+
+void lake_test_fail_submit(int status)
+{
+	loop_submit_status = status;
+}
+
+void lake_test_set_reply_hook(void (*hook)(__u8 *slot))
+{
+	loop_reply_hook = hook;
+}
+
+unsigned int lake_test_arena_allocs(void)
+{
+	return loop_arena_nalloc;
+}
+
+unsigned int lake_test_arena_frees(void)
+{
+	return loop_arena_nfree;
 }
 
 struct lake_srv_conn *lake_test_conn(void)

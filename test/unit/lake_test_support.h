@@ -19,6 +19,19 @@ void lake_test_setup(void);
 void lake_test_teardown(void);
 
 struct lake_srv_conn *lake_test_conn(void);
+/* Frees the connection (lakeD's cleanup of a departed client: the fake
+ * destroy calls) and opens a fresh one on the same arena. */
+void lake_test_reconnect(void);
+/* The sticky-error domain the loopback reports (1 after setup). */
+void lake_test_set_client(__u32 client);
+/* Make submit fail with a LAKE_E_* status before reaching lakeD (0: don't). */
+void lake_test_fail_submit(int status);
+/* Called on the slot after lakeD replied, to corrupt the reply (NULL: none). */
+void lake_test_set_reply_hook(void (*hook)(__u8 *slot));
+/* Staging allocations and frees made through the transport's arena ops
+ * (lake_test_buffer() arena memory is not counted). */
+unsigned int lake_test_arena_allocs(void);
+unsigned int lake_test_arena_frees(void);
 struct lake_transport *lake_test_transport(void);
 __u8 *lake_test_slot(void);
 void *lake_test_arena(void);

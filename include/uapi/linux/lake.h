@@ -11,6 +11,7 @@
 #define _UAPI_LINUX_LAKE_H
 
 #include <linux/types.h>
+#include <linux/ioctl.h>
 
 #define LAKE_PROTO_VERSION	1
 
@@ -72,5 +73,68 @@ struct lake_kparam_layout {
 	__u16 offset[LAKE_MAX_KPARAMS];
 	__u16 psize[LAKE_MAX_KPARAMS];
 };
+
+/*
+ * A command with api == LAKE_API_NOP is answered by the daemon with result 0
+ * and no outputs, without touching the vendor library: a null round trip.
+ */
+#define LAKE_API_NOP		0xFFFFu
+
+/* ---- /dev/lake: the channel between lake.ko and lakeD ---- */
+
+/*
+ * The shared region lakeD maps (offset 0, map_size bytes, MAP_SHARED):
+ *
+ *   [ctrl: struct lake_ring_ctrl, one page]
+ *   [submission queue: nslots __u32 slot indexes, page aligned]
+ *   [slots: nslots * LAKE_SLOT_SIZE bytes]
+ *   [arena: lakeShm, arena_size bytes]
+ *
+ * The kernel writes commands into slots and their indexes into the
+ * submission queue, then advances sq_tail; lakeD consumes entries from
+ * sq_head, writes each reply into its slot and reports completions with
+ * LAKE_IOC_COMPLETE.  Nothing lakeD writes here is trusted by the kernel.
+ */
+struct lake_ring_ctrl {
+	__u32 sq_tail;		/* written by the kernel: entries before it are published */
+	__u32 pad0[15];
+	__u32 sq_head;		/* written by lakeD: entries before it are consumed */
+	__u32 pad1[15];
+};
+
+struct lake_attach {
+	/* in */
+	__u32 version;		/* LAKE_PROTO_VERSION */
+	__u32 flags;		/* must be zero */
+	__u64 spec_hash;	/* LAKE_SPEC_HASH of the daemon's build */
+	/* out */
+	__u32 nslots;
+	__u32 slot_size;	/* LAKE_SLOT_SIZE */
+	__u64 map_size;
+	__u64 sq_offset;
+	__u64 slots_offset;
+	__u64 arena_offset;
+	__u64 arena_size;
+	__u64 reserved[4];	/* must be zero */
+};
+
+struct lake_completion {
+	__u32 slot;
+	__u32 seq;		/* the command's hdr.seq */
+	__s32 status;		/* out: 0, or -EINVAL (no such slot) / -ENOENT (not in flight) */
+	__u32 reserved;		/* must be zero */
+};
+
+struct lake_complete {
+	__u32 count;		/* entries, at most nslots */
+	__u32 reserved;		/* must be zero */
+	__u64 entries;		/* user pointer to struct lake_completion[count] */
+};
+
+#define LAKE_IOC_MAGIC		0xB7
+/* Become the daemon (CAP_SYS_ADMIN; one at a time). */
+#define LAKE_IOC_ATTACH		_IOWR(LAKE_IOC_MAGIC, 0x01, struct lake_attach)
+/* Report replies written into slots; wakes their callers. */
+#define LAKE_IOC_COMPLETE	_IOWR(LAKE_IOC_MAGIC, 0x02, struct lake_complete)
 
 #endif /* _UAPI_LINUX_LAKE_H */
