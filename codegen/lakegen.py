@@ -32,6 +32,11 @@ except ImportError as e:  # pragma: no cover - depends on the machine
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
+def cdecl(c_type, name):
+    """'T name' or 'T *name', kernel style."""
+    return f"{c_type}{'' if c_type.endswith('*') else ' '}{name}"
+
+
 def c_comment(text):
     return " ".join(str(text).split()).replace("*/", "* /")
 
@@ -117,6 +122,35 @@ def test_real(f, p):
     return f"0x{0xD0000 + (f.api_id or 0) * 256 + p.index * 16:x}ULL"
 
 
+def find_creators(specset):
+    """For each handle or tracked type, the remoted function tests call to
+    obtain one (its output), ordered so that a creator's own handle inputs
+    come first.  Returns [(type, function, out param)]."""
+    remoted = [f for s in specset.specs for f in s.functions if f.remoted]
+    wanted = [t for s in specset.specs for t in s.types if t.kind == "handle" or t.tracked]
+    chosen, order = {}, []
+
+    def needs(f):
+        return {p.type.name for p in f.params
+                if p.type is not None and p.dir == "in"
+                and (p.type.kind == "handle" or p.lifetime == "destroys")}
+
+    progress = True
+    while progress:
+        progress = False
+        for t in wanted:
+            if t.name in chosen:
+                continue
+            cands = [(f, p) for f in remoted for p in f.outs
+                     if p.type is t and not p.is_inout and needs(f) <= set(chosen)]
+            cands.sort(key=lambda fp: fp[1].lifetime != "creates")
+            if cands:
+                chosen[t.name] = cands[0]
+                order.append((t, *cands[0]))
+                progress = True
+    return order, {t.name: (f, p) for t, f, p in order}
+
+
 def make_env():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -125,7 +159,7 @@ def make_env():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(c_comment=c_comment, c_string=c_string, unique_values=unique_values,
+    env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg)
     env.globals.update(test_value=test_value, test_real=test_real)
@@ -143,6 +177,8 @@ def outputs(specset):
                        ("lake_vendor_gen.h", "lake_vendor_gen.h.j2"),
                        ("lake_dispatch.c", "lake_dispatch.c.j2"),
                        ("lake_fake.h", "lake_fake.h.j2"),
+                       ("lake_testvals.h", "lake_testvals.h.j2"),
+                       ("lake_ktest_roundtrip.c", "lake_ktest_roundtrip.c.j2"),
                        ("lake_fake.c", "lake_fake.c.j2"),
                        ("test_roundtrip.c", "test_roundtrip.c.j2")):
         out[name] = (tmpl, {})
@@ -156,7 +192,20 @@ def render_all(specset, rel_base):
     tracked = [t for s in specset.specs for t in s.types
                if t.kind == "handle" or t.tracked]
     wire_structs = [t for s in specset.specs for t in s.types if t.kind == "struct"]
+    creators, creator_of = find_creators(specset)
+
+    def expected_real(p):
+        """What the fake receives for input p when a test passes a created one."""
+        f, cp = creator_of[p.type.name]
+        return f"lake_fake_out({f.api_id}, {cp.index})"
+
+    def needs_creator(p):
+        return p.type is not None and p.dir == "in" and \
+            (p.type.kind == "handle" or p.lifetime == "destroys")
+
     common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked,
+                  creators=creators, creator_of=creator_of, expected_real=expected_real,
+                  needs_creator=needs_creator,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,
                   loop_spec_index={s.name: i for i, s in enumerate(specset.specs)})
     env = make_env()

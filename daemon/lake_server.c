@@ -438,8 +438,17 @@ void lake_srv_process(struct lake_srv_conn *c, __u8 *slot)
 	int r;
 
 	if (api == LAKE_API_NOP) {
+		struct lake_nop nop;
+
+		if (args_len < sizeof(nop)) {
+			h->result = LAKE_RESULT_PROTOCOL;
+			h->reply_len = 0;
+			return;
+		}
+		memcpy(&nop, slot + LAKE_ARGS_OFFSET, sizeof(nop));
+		memcpy(slot + LAKE_OUTS_OFFSET, &nop, sizeof(nop));
 		h->result = 0;
-		h->reply_len = 0;
+		h->reply_len = sizeof(nop);
 		return;
 	}
 	if (api == 0 || api > LAKE_API_MAX || !lake_srv_apis[api].run ||

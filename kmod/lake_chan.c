@@ -243,7 +243,9 @@ struct lake_transport *lake_transport_get(void)
 
 int lake_null_call(void)
 {
-	switch (lake_call_nop(&lake_chan.transport)) {
+	static atomic64_t cookie;
+
+	switch (lake_call_nop(&lake_chan.transport, atomic64_inc_return(&cookie))) {
 	case LAKE_OK:
 		return 0;
 	case LAKE_E_UNAVAILABLE:

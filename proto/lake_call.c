@@ -246,16 +246,20 @@ int lake_call_end(struct lake_call *c, int status)
 	return status;
 }
 
-int lake_call_nop(struct lake_transport *t)
+int lake_call_nop(struct lake_transport *t, __u64 cookie)
 {
+	struct lake_nop *nop;
 	struct lake_call c;
-	int st = lake_call_begin(&c, t, LAKE_API_NOP, 0, 0, false);
+	int st = lake_call_begin(&c, t, LAKE_API_NOP, sizeof(*nop), sizeof(*nop), false);
 
 	if (st)
 		return st;
+	nop = lake_call_args(&c);
+	nop->cookie = cookie;
 	st = lake_call_submit(&c);
-	if (!st && c.result)
-		st = LAKE_E_PROTOCOL;
+	if (!st && (c.result ||
+		    LAKE_READ_ONCE(((struct lake_nop *)lake_call_outs(&c))->cookie) != cookie))
+		st = LAKE_E_PROTOCOL;	/* not our reply */
 	return lake_call_end(&c, st);
 }
 
@@ -385,14 +389,16 @@ __u64 lake_module_image_size(const void *image, __u64 max)
 
 	if (!p)
 		return 0;
-	if (max >= 16 && lake_le(p, 4) == LAKE_FATBIN_MAGIC) {
+	if (max >= 4 && lake_le(p, 4) == LAKE_FATBIN_MAGIC) {
 		bool ovf = false;
 
+		if (max < 16)
+			return 0;	/* a truncated fatbin header */
 		n = lake_sz_add(&ovf, lake_le(p + 6, 2), lake_le(p + 8, 8));
 		return (!ovf && n <= max) ? n : 0;
 	}
-	if (max >= 64 && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F' && p[4] == 2)
-		return lake_elf64_size(p, max);
+	if (max >= 4 && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F')
+		return (max >= 64 && p[4] == 2) ? lake_elf64_size(p, max) : 0;
 	/* PTX text: up to and including its NUL. */
 	for (n = 0; n < max; n++)
 		if (!p[n])

@@ -115,8 +115,9 @@ int lake_call_kparams(struct lake_call *c, struct lake_buf_ref *ref, __u64 func,
 int lake_call_submit(struct lake_call *c);
 int lake_call_end(struct lake_call *c, int status);
 
-/* A null round trip (LAKE_API_NOP): the transport's cost alone. */
-int lake_call_nop(struct lake_transport *t);
+/* A null round trip (LAKE_API_NOP): the transport's cost alone.  The
+ * daemon echoes @cookie; a reply without it is LAKE_E_PROTOCOL. */
+int lake_call_nop(struct lake_transport *t, __u64 cookie);
 
 void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
 		     const struct lake_kparam_layout *shared);

@@ -40,6 +40,9 @@ bool lake_shm_contains(const void *ptr, size_t len);
 /**
  * lake_null_call() - a round trip to lakeD that does no work
  *
+ * lakeD echoes a cookie unique to the call, which is checked, so this also
+ * proves the reply came back to the right caller.
+ *
  * Return: 0, or a negative errno: -ENODEV (no daemon attached or it went
  * away), -ETIMEDOUT, -EINTR (fatal signal), -EPROTO (bad reply).
  */

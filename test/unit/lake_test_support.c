@@ -193,11 +193,6 @@ void *lake_test_arena(void)
 	return loop_arena;
 }
 
-static __u8 lake_test_byte(__u64 i, unsigned int param)
-{
-	return (__u8)(i * 3u + param * 29u + 5u);
-}
-
 void *lake_test_buffer(int variant, __u64 n, bool fill, unsigned int param)
 {
 	__u8 *p;
@@ -228,7 +223,7 @@ bool lake_test_pattern_ok(const __u8 *p, __u64 n, unsigned int param)
 
 void *lake_test_image(int variant)
 {
-	static const char ptx[] = "// fake PTX for LAKE's round-trip tests\n.version 8.0\n";
+	static const char ptx[] = LAKE_TEST_PTX;
 	char *p = lake_test_buffer(variant, sizeof(ptx), false, 0);
 
 	memcpy(p, ptx, sizeof(ptx));

@@ -75,10 +75,16 @@ struct lake_kparam_layout {
 };
 
 /*
- * A command with api == LAKE_API_NOP is answered by the daemon with result 0
- * and no outputs, without touching the vendor library: a null round trip.
+ * A command with api == LAKE_API_NOP is answered by the daemon itself, with
+ * result 0, without touching the vendor library: a null round trip.  Its
+ * argument, a cookie, comes back as its output, so callers can check that
+ * the reply they got is theirs.
  */
 #define LAKE_API_NOP		0xFFFFu
+
+struct lake_nop {
+	__u64 cookie;
+};
 
 /* ---- /dev/lake: the channel between lake.ko and lakeD ---- */
 
