@@ -117,6 +117,15 @@ def test_value(f, p):
     return str(seed * 3 + 1)
 
 
+def fake_out_bits(f, p):
+    """The IEEE bits of the float/double a fake writes into output p (for
+    kernel code, which compares floats without using the FPU)."""
+    value = 0xA500 + f.api_id * 64 + p.index
+    if p.type.wire == "float":
+        return "0x%08xu" % struct.unpack("<I", struct.pack("<f", float(value)))[0]
+    return "0x%016xull" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+
+
 def test_real(f, p):
     """The fake vendor pointer/value a test registers for input handle p."""
     return f"0x{0xD0000 + (f.api_id or 0) * 256 + p.index * 16:x}ULL"
@@ -162,7 +171,7 @@ def make_env():
     env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg)
-    env.globals.update(test_value=test_value, test_real=test_real)
+    env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits)
     return env
 
 

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "lake_test_support.h"
 #include "lake_cuda.h"
 #include "lake_nvml.h"
@@ -67,7 +69,29 @@ static bool in_arena(const void *p, __u64 len)
 	return b >= a && b + len <= a + LAKE_TEST_ARENA_SIZE;
 }
 
-/* The loopback slot, to show that a call sent nothing at all. */
+/* Counts the commands lakeD answered, to show that a call sent nothing. */
+static unsigned int commands_seen;
+
+static void count_command(__u8 *slot)
+{
+	(void)slot;
+	commands_seen++;
+}
+
+static void start_counting(void)
+{
+	commands_seen = 0;
+	lake_test_set_reply_hook(count_command);
+	lake_fake_reset();
+}
+
+static void assert_nothing_sent(void)
+{
+	assert_fake_not_called();
+	ck_assert_uint_eq(commands_seen, 0);
+}
+
+/* The loopback slot, to show that a call did not even take a slot. */
 static __u8 slot_before[LAKE_SLOT_SIZE];
 
 static void slot_snapshot(void)
@@ -504,9 +528,10 @@ START_TEST(handle_function_dies_with_module)
 	ck_assert_int_eq(cuModuleUnload(m), CUDA_SUCCESS);
 
 	/* The client forgot the function's layout: refused before sending. */
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
-	assert_fake_not_called();
+	assert_nothing_sent();
+	lake_test_set_reply_hook(NULL);
 	/* lakeD forgot the handle. */
 	ck_assert_int_eq(cuFuncGetAttribute(&pi, (CUfunction_attribute)0, f),
 			 CUDA_ERROR_INVALID_HANDLE);
@@ -853,6 +878,22 @@ START_TEST(raw_image_short_fatbin_header_rejected)
 }
 END_TEST
 
+/* Outputs the client did not ask for come back zeroed, not as whatever the
+ * outputs area held before. */
+START_TEST(raw_reply_outputs_zeroed)
+{
+	struct lake_outs_cuMemGetInfo *o = (void *)(raw_slot + LAKE_OUTS_OFFSET);
+
+	raw_begin(LAKE_API_cuMemGetInfo, sizeof(struct lake_args_cuMemGetInfo));
+	raw_hdr()->present = 1u << 0;
+	memset(o, 0xAA, sizeof(*o));
+	ck_assert_int_eq(raw_process(), CUDA_SUCCESS);
+	ck_assert_uint_eq(o->free, lake_fake_out(LAKE_API_cuMemGetInfo, 0));
+	ck_assert_uint_eq(o->total, 0);
+	ck_assert_ptr_null(lake_fake_find("cuMemGetInfo")->ptr[1]);
+}
+END_TEST
+
 START_TEST(raw_kparams_len_must_match_layout)
 {
 	CUfunction f = test_function(0xF100);
@@ -895,11 +936,11 @@ START_TEST(client_launch_with_extra_not_supported)
 	CUfunction f = test_function(0xF100);
 	void *extra[] = { NULL };
 
-	lake_fake_reset();
+	start_counting();
 	slot_snapshot();
 	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, kparams, extra),
 			 CUDA_ERROR_NOT_SUPPORTED);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	assert_slot_untouched();
 	ck_assert_int_eq(cuCtxSynchronize(), CUDA_SUCCESS);
 }
@@ -910,11 +951,11 @@ START_TEST(client_ctx_create_with_params_not_supported)
 	unsigned char params[64] = { 0 };
 	CUcontext ctx = (CUcontext)(uintptr_t)0x5e47;
 
-	lake_fake_reset();
+	start_counting();
 	slot_snapshot();
 	ck_assert_int_eq(cuCtxCreate(&ctx, (CUctxCreateParams *)params, 0, 0),
 			 CUDA_ERROR_NOT_SUPPORTED);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	assert_slot_untouched();
 	ck_assert_ptr_eq(ctx, (CUcontext)(uintptr_t)0x5e47);
 }
@@ -926,16 +967,17 @@ START_TEST(client_string_longer_than_max_refused)
 	CUmodule m = (CUmodule)(uintptr_t)0x5e47;
 
 	memset(path, 'p', 5000);
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_ERROR_INVALID_VALUE);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	ck_assert_ptr_eq(m, (CUmodule)(uintptr_t)0x5e47);
 	/* max is 4096 bytes with the NUL: 4096 characters are one too many. */
 	path[4096] = 0;
 	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_ERROR_INVALID_VALUE);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	path[4095] = 0;
 	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_SUCCESS);
+	ck_assert_uint_eq(commands_seen, 1);
 	ck_assert_uint_eq(lake_fake_find("cuModuleLoad")->len[1], 4096);
 }
 END_TEST
@@ -944,9 +986,9 @@ START_TEST(client_launch_unlearned_function_bad_handle)
 {
 	CUfunction g = (CUfunction)(uintptr_t)lake_test_handle(LAKE_RT_CUfunction, 0xF200);
 
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(launch(g, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	ck_assert_int_eq(cuCtxSynchronize(), CUDA_SUCCESS);
 }
 END_TEST
@@ -1002,9 +1044,9 @@ START_TEST(client_buffer_larger_than_arena_out_of_memory)
 	const __u64 n = LAKE_TEST_ARENA_SIZE + 1ull;
 	void *src = lake_test_buffer(0, n, true, 5);
 
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(cuMemcpyHtoD(0xD000, src, n), CUDA_ERROR_OUT_OF_MEMORY);
-	assert_fake_not_called();
+	assert_nothing_sent();
 }
 END_TEST
 
@@ -1029,10 +1071,10 @@ START_TEST(client_negative_size_invalid)
 	char name[16];
 
 	memset(name, 'n', sizeof(name));
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(cuDeviceGetName(name, -1, 0), CUDA_ERROR_INVALID_VALUE);
 	ck_assert_int_eq(cuDeviceGetName(name, INT_MIN, 0), CUDA_ERROR_INVALID_VALUE);
-	assert_fake_not_called();
+	assert_nothing_sent();
 	ck_assert_int_eq(name[0], 'n');
 	ck_assert_int_eq(cuDeviceGetName(name, (int)sizeof(name), 0), CUDA_SUCCESS);
 	ck_assert_uint_eq((__u8)name[1], lake_fake_byte(LAKE_API_cuDeviceGetName, 0, 1));
@@ -1159,8 +1201,8 @@ START_TEST(out_learned_layout_returned_and_used_for_packing)
 	ck_assert_uint_eq(o->hfunc_layout.count, LAKE_FAKE_KPARAMS);
 	ck_assert_uint_eq(o->hfunc_layout.size, FAKE_KPARAMS_SIZE);
 	for (i = 0; i < LAKE_FAKE_KPARAMS; i++) {
-		ck_assert_uint_eq(o->hfunc_layout.offset[i], lake_fake_kparam_off[i]);
-		ck_assert_uint_eq(o->hfunc_layout.psize[i], lake_fake_kparam_size[i]);
+		ck_assert_uint_eq(o->hfunc_layout.offset[i], lake_fake_kparam_off(i));
+		ck_assert_uint_eq(o->hfunc_layout.psize[i], lake_fake_kparam_size(i));
 	}
 
 	lake_fake_reset();
@@ -1194,11 +1236,10 @@ START_TEST(out_bad_layout_from_daemon_not_learned)
 	ck_assert_int_eq(cuModuleLoadData(&m, test_ptx), CUDA_SUCCESS);
 	lake_test_set_reply_hook(corrupt_layout);
 	ck_assert_int_eq(cuModuleGetFunction(&f, m, "kern"), CUDA_SUCCESS);
-	lake_test_set_reply_hook(NULL);
 	ck_assert_ptr_nonnull(f);
-	lake_fake_reset();
+	start_counting();
 	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
-	assert_fake_not_called();
+	assert_nothing_sent();
 }
 END_TEST
 
@@ -1449,6 +1490,45 @@ START_TEST(image_size_ptx_without_nul)
 }
 END_TEST
 
+/* Copies the first @n bytes of @img so that they end where an unreadable
+ * page begins: reading byte n faults. */
+static const __u8 *guarded_copy(const void *img, size_t n, void **map, size_t *map_len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	__u8 *m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert(m != MAP_FAILED && n <= pg);
+	ck_assert_int_eq(mprotect(m + pg, pg, PROT_NONE), 0);
+	memcpy(m + pg - n, img, n);
+	*map = m;
+	*map_len = 2 * pg;
+	return m + pg - n;
+}
+
+/* lakeD sizes images sent by clients: it must read no byte past max. */
+START_TEST(image_size_reads_at_most_max)
+{
+	__u8 img[512];
+	void *map;
+	size_t map_len;
+	const __u8 *p;
+
+	make_fatbin(img, 100);
+	p = guarded_copy(img, 16, &map, &map_len);
+	ck_assert_uint_eq(lake_module_image_size(p, 16), 0);
+	munmap(map, map_len);
+
+	make_elf(img);	/* its section header table starts at 128 */
+	p = guarded_copy(img, 100, &map, &map_len);
+	ck_assert_uint_eq(lake_module_image_size(p, 100), 0);
+	munmap(map, map_len);
+
+	p = guarded_copy(test_ptx, sizeof(test_ptx) - 1, &map, &map_len);
+	ck_assert_uint_eq(lake_module_image_size(p, sizeof(test_ptx) - 1), 0);
+	munmap(map, map_len);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 /*
@@ -1528,6 +1608,7 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, raw_memcpy_ref_shorter_than_bytecount_rejected);
 	tcase_add_test(tc, raw_image_truncated_by_ref_len_rejected);
 	tcase_add_known_bug(tc, raw_image_short_fatbin_header_rejected);
+	tcase_add_test(tc, raw_reply_outputs_zeroed);
 	tcase_add_test(tc, raw_kparams_len_must_match_layout);
 	tcase_add_test(tc, raw_kparams_for_unlearned_function_rejected);
 
@@ -1572,6 +1653,7 @@ Suite *lake_protocol_suite(void)
 	tcase_add_known_bug(tc, image_size_short_binary_header_not_ptx);
 	tcase_add_test(tc, image_size_ptx);
 	tcase_add_test(tc, image_size_ptx_without_nul);
+	tcase_add_test(tc, image_size_reads_at_most_max);
 
 	return s;
 }

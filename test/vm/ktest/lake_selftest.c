@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lake_selftest.ko: LAKE's tests from kernel context, run in the test VM.
+ *
+ * Write a command to /sys/kernel/debug/lake_selftest/run; the write returns
+ * once the test is over, with an error (-EIO) when it failed, and the
+ * details go to the kernel log:
+ *
+ *   roundtrip            every remoted function (lakeD-fake in verify mode)
+ *   load THREADS CALLS   THREADS kthreads x CALLS mixed sync/async calls
+ *   faults THREADS       THREADS kthreads calling until lakeD goes away;
+ *                        every one must get -ENODEV back, none may hang
+ *   fail-fast            with no daemon, a call fails at once with -ENODEV
+ *   bench ITERATIONS     null round trips: median and p99 in ns
+ */
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/uaccess.h>
+#include "lake_cuda.h"
+#include "lake_kernel.h"
+#include "lake_proto_gen.h"
+#include "lake_testvals.h"
+#include "lake_ktest.h"
+
+static struct dentry *lake_st_dir;
+
+struct lake_st_worker {
+	struct task_struct *task;
+	struct completion done;
+	unsigned int id;
+	unsigned int calls;
+	unsigned int made;	/* calls made */
+	unsigned int failed;	/* calls that went wrong */
+	int last_error;
+	u64 ended_ns;		/* faults: when the first error came back */
+};
+
+/* One iteration of the load mix: null (echo-checked), a sync query, an
+ * async launch, and a sync call that reports any sticky async error. */
+static int lake_st_load_fn(void *data)
+{
+	struct lake_st_worker *w = data;
+	unsigned long long kv0 = LAKE_TEST_KV0, kv2 = LAKE_TEST_KV2;
+	unsigned int kv1 = LAKE_TEST_KV1;
+	void *params[3] = { &kv0, &kv1, &kv2 };
+	CUmodule mod = NULL;
+	CUfunction fn = NULL;
+	unsigned int i;
+	int r, count;
+
+	r = cuModuleLoadData(&mod, LAKE_TEST_PTX);
+	if (!r)
+		r = cuModuleGetFunction(&fn, mod, "load");
+	if (r) {
+		w->failed++;
+		w->last_error = r;
+		goto out;
+	}
+	for (i = 0; i < w->calls; i++) {
+		switch (i % 4) {
+		case 0:
+			r = lake_null_call();
+			break;
+		case 1:
+			count = -1;
+			r = cuDeviceGetCount(&count);
+			if (!r && count != (int)lake_fake_out(LAKE_API_cuDeviceGetCount, 0))
+				r = -EBADMSG;
+			break;
+		case 2:
+			r = cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL);
+			break;
+		default:
+			r = cuCtxSynchronize();
+			break;
+		}
+		w->made++;
+		if (r) {
+			w->failed++;
+			w->last_error = r;
+		}
+	}
+	cuModuleUnload(mod);
+out:
+	complete(&w->done);
+	return 0;
+}
+
+/* Calls until the daemon goes away (or 60 s pass); records when. */
+static int lake_st_faults_fn(void *data)
+{
+	struct lake_st_worker *w = data;
+	u64 end = ktime_get_ns() + 60 * NSEC_PER_SEC;
+	int r;
+
+	do {
+		r = lake_null_call();
+		w->made++;
+	} while (!r && ktime_get_ns() < end);
+	w->last_error = r;
+	w->ended_ns = ktime_get_ns();
+	complete(&w->done);
+	return 0;
+}
+
+static int lake_st_run_workers(int (*fn)(void *), unsigned int threads, unsigned int calls,
+			       struct lake_st_worker **out)
+{
+	struct lake_st_worker *w;
+	unsigned int i;
+
+	w = kcalloc(threads, sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	for (i = 0; i < threads; i++) {
+		w[i].id = i;
+		w[i].calls = calls;
+		init_completion(&w[i].done);
+		w[i].task = kthread_run(fn, &w[i], "lake_st/%u", i);
+		if (IS_ERR(w[i].task)) {
+			w[i].failed = 1;
+			w[i].last_error = PTR_ERR(w[i].task);
+			complete(&w[i].done);
+		}
+	}
+	for (i = 0; i < threads; i++)
+		wait_for_completion(&w[i].done);
+	*out = w;
+	return 0;
+}
+
+static int lake_st_load(unsigned int threads, unsigned int calls)
+{
+	struct lake_st_worker *w;
+	unsigned long long made = 0, failed = 0;
+	u64 t0 = ktime_get_ns();
+	unsigned int i;
+	int ret;
+
+	ret = lake_st_run_workers(lake_st_load_fn, threads, calls, &w);
+	if (ret)
+		return ret;
+	for (i = 0; i < threads; i++) {
+		made += w[i].made;
+		failed += w[i].failed;
+		if (w[i].failed)
+			pr_err("lake_selftest: load: thread %u: %u of %u calls failed (last %d)\n",
+			       i, w[i].failed, w[i].made, w[i].last_error);
+	}
+	pr_info("lake_selftest: load: %u threads, %llu calls, %llu failed, %llu ms\n",
+		threads, made, failed, (ktime_get_ns() - t0) / NSEC_PER_MSEC);
+	kfree(w);
+	return failed || made != (unsigned long long)threads * calls ? -EIO : 0;
+}
+
+static int lake_st_faults(unsigned int threads)
+{
+	struct lake_st_worker *w;
+	u64 first = U64_MAX, last = 0;
+	unsigned int i, bad = 0;
+	int ret;
+
+	ret = lake_st_run_workers(lake_st_faults_fn, threads, 0, &w);
+	if (ret)
+		return ret;
+	for (i = 0; i < threads; i++) {
+		if (w[i].last_error != -ENODEV) {
+			pr_err("lake_selftest: faults: thread %u ended with %d, not -ENODEV\n",
+			       i, w[i].last_error);
+			bad++;
+		}
+		first = min(first, w[i].ended_ns);
+		last = max(last, w[i].ended_ns);
+	}
+	pr_info("lake_selftest: faults: %u threads all returned within %llu ms of each other, %u wrong\n",
+		threads, (last - first) / NSEC_PER_MSEC, bad);
+	kfree(w);
+	return bad ? -EIO : 0;
+}
+
+static int lake_st_fail_fast(void)
+{
+	u64 t0 = ktime_get_ns();
+	CUdeviceptr d;
+	int r = lake_null_call();
+	int c = cuMemAlloc(&d, 64);
+	u64 us = (ktime_get_ns() - t0) / NSEC_PER_USEC;
+
+	pr_info("lake_selftest: fail-fast: null %d, cuMemAlloc %d, in %llu us\n", r, c, us);
+	return r == -ENODEV && c == CUDA_ERROR_DEVICE_UNAVAILABLE && us < 100000 ? 0 : -EIO;
+}
+
+static int lake_st_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int lake_st_bench(unsigned int n)
+{
+	u64 *t;
+	unsigned int i;
+	int r = 0;
+
+	if (n < 10 || n > 1000000)
+		return -EINVAL;
+	t = kvmalloc_array(n, sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	for (i = 0; i < n / 10 && !r; i++)	/* warm-up */
+		r = lake_null_call();
+	for (i = 0; i < n && !r; i++) {
+		u64 t0 = ktime_get_ns();
+
+		r = lake_null_call();
+		t[i] = ktime_get_ns() - t0;
+	}
+	if (!r) {
+		sort(t, n, sizeof(*t), lake_st_cmp_u64, NULL);
+		pr_info("lake_selftest: bench: null round trip from kernel context: n=%u median_ns=%llu p99_ns=%llu\n",
+			n, t[n / 2], t[(u64)n * 99 / 100]);
+	}
+	kvfree(t);
+	return r ? -EIO : 0;
+}
+
+static ssize_t lake_st_run_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char cmd[64], name[16];
+	unsigned int a = 0, b = 0, ncalls;
+	int n, ret;
+
+	if (len >= sizeof(cmd))
+		return -EINVAL;
+	if (copy_from_user(cmd, ubuf, len))
+		return -EFAULT;
+	cmd[len] = 0;
+	n = sscanf(cmd, "%15s %u %u", name, &a, &b);
+	if (n < 1)
+		return -EINVAL;
+	if (!strcmp(name, "roundtrip")) {
+		int fails = lake_ktest_roundtrip(&ncalls);
+
+		pr_info("lake_selftest: roundtrip: %u calls from kernel context, %d failed\n",
+			ncalls, fails);
+		ret = fails ? -EIO : 0;
+	} else if (!strcmp(name, "load") && n == 3 && a && a <= 256 && b) {
+		ret = lake_st_load(a, b);
+	} else if (!strcmp(name, "faults") && n == 2 && a && a <= 256) {
+		ret = lake_st_faults(a);
+	} else if (!strcmp(name, "fail-fast")) {
+		ret = lake_st_fail_fast();
+	} else if (!strcmp(name, "bench") && n == 2) {
+		ret = lake_st_bench(a);
+	} else {
+		return -EINVAL;
+	}
+	return ret ? ret : len;
+}
+
+static const struct file_operations lake_st_run_fops = {
+	.owner = THIS_MODULE,
+	.write = lake_st_run_write,
+	.llseek = noop_llseek,
+};
+
+static int __init lake_st_init(void)
+{
+	lake_st_dir = debugfs_create_dir("lake_selftest", NULL);
+	debugfs_create_file("run", 0200, lake_st_dir, NULL, &lake_st_run_fops);
+	return 0;
+}
+
+static void __exit lake_st_exit(void)
+{
+	debugfs_remove(lake_st_dir);
+}
+
+module_init(lake_st_init);
+module_exit(lake_st_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("LAKE self-tests from kernel context (test VM only)");
