@@ -82,7 +82,7 @@ def vendor_arg(p):
     bit = f"(present & (1u << {p.out_bit}))"
     if p.type.kind == "handle":
         return f"{bit} ? &out_{p.name} : NULL"
-    return f"{bit} ? ({p.plain_c_type})&o->{p.name} : NULL"
+    return f"{bit} ? ({p.plain_c_type})&out_{p.name} : NULL"
 
 
 def _size_params(f):

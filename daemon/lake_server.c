@@ -327,8 +327,8 @@ int lake_srv_string(struct lake_srv_conn *c, __u8 *slot, const struct lake_buf_r
 	if (!*ptr)
 		return 0;
 	s = *ptr;
-	/* The client can still write its slot: the caller copies the string
-	 * out (lake_srv_copy_string) before the vendor reads it. */
+	/* The client can still write its slot: the generated dispatch copies
+	 * the string into private memory before the vendor reads it. */
 	if (*len == 0 || *len > max || memchr(s, 0, *len) == NULL)
 		return -1;
 	return 0;

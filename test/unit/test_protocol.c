@@ -863,9 +863,8 @@ START_TEST(raw_image_truncated_by_ref_len_rejected)
 }
 END_TEST
 
-/* KNOWN BUG (image size): lake_module_image_size() treats the 8 bytes as
- * PTX (a NUL at byte 5), so lakeD hands a fatbin the vendor parses past the
- * ref to cuModuleLoadData. */
+/* Shorter than a fatbin header: not PTX either (it has a NUL at byte 5), or
+ * the vendor would parse the header past the ref. */
 START_TEST(raw_image_short_fatbin_header_rejected)
 {
 	struct lake_args_cuModuleLoadData *a = raw_args();
@@ -1245,13 +1244,6 @@ END_TEST
 
 /* ---- 6. resource cleanup ------------------------------------------------ */
 
-/*
- * KNOWN BUG (phantom resources), in all four cleanup tests: for an out
- * handle with `lifetime: creates` the dispatch both registers the handle as
- * owned (lake_srv_handle_add) and calls lake_srv_res_add() with the *token*
- * as a second resource, which outlives cuXxxDestroy and is "destroyed" at
- * cleanup by passing the token to the vendor as a pointer.
- */
 
 /* Five owned resources.  The fake's cuMemAlloc returns the same pointer on
  * every call, so the second allocation comes from cuMemAllocPitch. */
@@ -1460,8 +1452,7 @@ START_TEST(image_size_elf64_truncated)
 END_TEST
 
 /* An image that starts like a fatbin or an ELF but is shorter than that
- * header is not PTX: the vendor would parse the header past the end.
- * KNOWN BUG (image size): such images fall through to the PTX scan. */
+ * header is not PTX: the vendor would parse the header past the end. */
 START_TEST(image_size_short_binary_header_not_ptx)
 {
 	__u8 img[512] = { 0 };
@@ -1517,10 +1508,16 @@ START_TEST(image_size_reads_at_most_max)
 	p = guarded_copy(img, 16, &map, &map_len);
 	ck_assert_uint_eq(lake_module_image_size(p, 16), 0);
 	munmap(map, map_len);
+	p = guarded_copy(img, 8, &map, &map_len);
+	ck_assert_uint_eq(lake_module_image_size(p, 8), 0);
+	munmap(map, map_len);
 
 	make_elf(img);	/* its section header table starts at 128 */
 	p = guarded_copy(img, 100, &map, &map_len);
 	ck_assert_uint_eq(lake_module_image_size(p, 100), 0);
+	munmap(map, map_len);
+	p = guarded_copy(img, 8, &map, &map_len);
+	ck_assert_uint_eq(lake_module_image_size(p, 8), 0);
 	munmap(map, map_len);
 
 	p = guarded_copy(test_ptx, sizeof(test_ptx) - 1, &map, &map_len);
@@ -1530,24 +1527,6 @@ START_TEST(image_size_reads_at_most_max)
 END_TEST
 
 /* ---- the suite ---------------------------------------------------------- */
-
-/*
- * Tests of behaviour that is broken today (each marked KNOWN BUG above) run
- * only with LAKE_TEST_KNOWN_BUGS=1, so that the suite stays green until the
- * fix lands; then drop this gate.
- */
-static bool known_bugs(void)
-{
-	const char *e = getenv("LAKE_TEST_KNOWN_BUGS");
-
-	return e && *e && strcmp(e, "0") != 0;
-}
-
-#define tcase_add_known_bug(tc, test) \
-	do { \
-		if (known_bugs()) \
-			tcase_add_test(tc, test); \
-	} while (0)
 
 static TCase *tcase(Suite *s, const char *name)
 {
@@ -1607,7 +1586,7 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, raw_string_longer_than_max_rejected);
 	tcase_add_test(tc, raw_memcpy_ref_shorter_than_bytecount_rejected);
 	tcase_add_test(tc, raw_image_truncated_by_ref_len_rejected);
-	tcase_add_known_bug(tc, raw_image_short_fatbin_header_rejected);
+	tcase_add_test(tc, raw_image_short_fatbin_header_rejected);
 	tcase_add_test(tc, raw_reply_outputs_zeroed);
 	tcase_add_test(tc, raw_kparams_len_must_match_layout);
 	tcase_add_test(tc, raw_kparams_for_unlearned_function_rejected);
@@ -1633,10 +1612,10 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, out_bad_layout_from_daemon_not_learned);
 
 	tc = tcase(s, "resource cleanup");
-	tcase_add_known_bug(tc, cleanup_counts_live_resources);
-	tcase_add_known_bug(tc, cleanup_destroys_leftovers_newest_first);
-	tcase_add_known_bug(tc, cleanup_skips_resources_already_destroyed);
-	tcase_add_known_bug(tc, cleanup_function_not_destroyed_on_its_own);
+	tcase_add_test(tc, cleanup_counts_live_resources);
+	tcase_add_test(tc, cleanup_destroys_leftovers_newest_first);
+	tcase_add_test(tc, cleanup_skips_resources_already_destroyed);
+	tcase_add_test(tc, cleanup_function_not_destroyed_on_its_own);
 
 	tc = tcase(s, "local answers");
 	tcase_add_test(tc, local_error_name_without_round_trip);
@@ -1650,7 +1629,7 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, image_size_fatbin_size_overflow);
 	tcase_add_test(tc, image_size_elf64_sections);
 	tcase_add_test(tc, image_size_elf64_truncated);
-	tcase_add_known_bug(tc, image_size_short_binary_header_not_ptx);
+	tcase_add_test(tc, image_size_short_binary_header_not_ptx);
 	tcase_add_test(tc, image_size_ptx);
 	tcase_add_test(tc, image_size_ptx_without_nul);
 	tcase_add_test(tc, image_size_reads_at_most_max);
