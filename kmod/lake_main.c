@@ -8,6 +8,7 @@
  * (lake_stubs.c), exported to other modules.
  */
 #include <linux/capability.h>
+#include <linux/log2.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
@@ -27,7 +28,7 @@ MODULE_PARM_DESC(arena_mb, "Size of the lakeShm arena in MiB (1-4096, default 64
 
 static unsigned int nslots = 128;
 module_param(nslots, uint, 0444);
-MODULE_PARM_DESC(nslots, "Command slots, i.e. calls in flight at once (1-4096, default 128)");
+MODULE_PARM_DESC(nslots, "Command slots, i.e. calls in flight at once (a power of two, 1-4096, default 128)");
 
 unsigned int lake_timeout_ms = 10000;
 module_param_named(timeout_ms, lake_timeout_ms, uint, 0644);
@@ -196,8 +197,10 @@ static int __init lake_init(void)
 {
 	int ret;
 
-	if (!arena_mb || arena_mb > 4096 || !nslots || nslots > 4096) {
-		pr_err("lake: arena_mb must be 1-4096 and nslots 1-4096\n");
+	/* A power of two keeps the free-running queue indexes right across
+	 * their wrap-around. */
+	if (!arena_mb || arena_mb > 4096 || !is_power_of_2(nslots) || nslots > 4096) {
+		pr_err("lake: arena_mb must be 1-4096 and nslots a power of two up to 4096\n");
 		return -EINVAL;
 	}
 	ret = lake_chan_init(nslots, (size_t)arena_mb << 20);

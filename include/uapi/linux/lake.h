@@ -100,6 +100,9 @@ struct lake_nop {
  * submission queue, then advances sq_tail; lakeD consumes entries from
  * sq_head, writes each reply into its slot and reports completions with
  * LAKE_IOC_COMPLETE.  Nothing lakeD writes here is trusted by the kernel.
+ *
+ * sq_tail and sq_head run freely (wrapping at 2^32); an entry's index is
+ * counter % nslots, and nslots is a power of two.
  */
 struct lake_ring_ctrl {
 	__u32 sq_tail;		/* written by the kernel: entries before it are published */
@@ -140,7 +143,9 @@ struct lake_complete {
 #define LAKE_IOC_MAGIC		0xB7
 /* Become the daemon (CAP_SYS_ADMIN; one at a time). */
 #define LAKE_IOC_ATTACH		_IOWR(LAKE_IOC_MAGIC, 0x01, struct lake_attach)
-/* Report replies written into slots; wakes their callers. */
+/* Report replies written into slots; wakes their callers.  Every entry is
+ * processed; the ioctl returns 0, or the first bad entry's status (-EINVAL or
+ * -ENOENT), with each entry's status set. */
 #define LAKE_IOC_COMPLETE	_IOWR(LAKE_IOC_MAGIC, 0x02, struct lake_complete)
 
 #endif /* _UAPI_LINUX_LAKE_H */

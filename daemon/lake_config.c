@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * lakeD's settings (see lake_config.h).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lake_config.h"
+#include "lake_log.h"
+
+void lake_config_defaults(struct lake_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->device, sizeof(c->device), "%s", LAKE_DEFAULT_DEVICE);
+	c->spin_us = LAKE_DEFAULT_SPIN_US;
+	c->log_level = LAKE_LOG_INFO;
+}
+
+static void lake_cfg_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void lake_cfg_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int lake_set_path(char *dst, const char *val, const char *what, char *err, size_t errlen)
+{
+	size_t n = strlen(val);
+
+	if (n == 0) {
+		lake_cfg_err(err, errlen, "%s: empty path", what);
+		return -1;
+	}
+	if (n >= LAKE_CONFIG_PATH_MAX) {
+		lake_cfg_err(err, errlen, "%s: path longer than %d bytes", what,
+			     LAKE_CONFIG_PATH_MAX - 1);
+		return -1;
+	}
+	memcpy(dst, val, n + 1);
+	return 0;
+}
+
+static int lake_set_spin(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!isdigit((unsigned char)val[0]) || *end || errno || v > LAKE_MAX_SPIN_US) {
+		lake_cfg_err(err, errlen, "spin_us: '%s' is not a number of microseconds 0..%u",
+			     val, LAKE_MAX_SPIN_US);
+		return -1;
+	}
+	c->spin_us = (unsigned int)v;
+	return 0;
+}
+
+static int lake_set_level(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	int l = lake_log_level_parse(val);
+
+	if (l < 0) {
+		lake_cfg_err(err, errlen, "log_level: '%s' is not one of error, warn, info, debug", val);
+		return -1;
+	}
+	c->log_level = l;
+	return 0;
+}
+
+/* Applies one setting; the keys of the config file. */
+static int lake_config_set(struct lake_config *c, const char *key, const char *val,
+			   char *err, size_t errlen)
+{
+	if (!strcmp(key, "device"))
+		return lake_set_path(c->device, val, "device", err, errlen);
+	if (!strcmp(key, "spin_us"))
+		return lake_set_spin(c, val, err, errlen);
+	if (!strcmp(key, "log_level"))
+		return lake_set_level(c, val, err, errlen);
+	if (!strcmp(key, "socket"))	/* reserved for user clients: accepted, unused */
+		return lake_set_path(c->socket, val, "socket", err, errlen);
+	lake_cfg_err(err, errlen, "unknown key '%s' (known: device, spin_us, log_level, socket)", key);
+	return -1;
+}
+
+static char *lake_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+int lake_config_read(struct lake_config *c, FILE *f, const char *name, char *err, size_t errlen)
+{
+	char line[1024];
+	unsigned int lineno = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *val, *eq, *hash;
+		size_t n = strlen(line);
+		char why[512];
+
+		lineno++;
+		if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
+			lake_cfg_err(err, errlen, "%s:%u: line longer than %zu bytes", name, lineno,
+				     sizeof(line) - 2);
+			return -1;
+		}
+		/* '#' starts a comment anywhere: at the start or after the value. */
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = 0;
+		key = lake_trim(line);
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			lake_cfg_err(err, errlen, "%s:%u: expected 'key = value'", name, lineno);
+			return -1;
+		}
+		*eq = 0;
+		key = lake_trim(key);
+		val = lake_trim(eq + 1);
+		/* A value may be quoted: "..." */
+		n = strlen(val);
+		if (n >= 2 && val[0] == '"' && val[n - 1] == '"') {
+			val[n - 1] = 0;
+			val++;
+		}
+		if (!*key) {
+			lake_cfg_err(err, errlen, "%s:%u: expected 'key = value'", name, lineno);
+			return -1;
+		}
+		if (lake_config_set(c, key, val, why, sizeof(why))) {
+			lake_cfg_err(err, errlen, "%s:%u: %s", name, lineno, why);
+			return -1;
+		}
+	}
+	if (ferror(f)) {
+		lake_cfg_err(err, errlen, "%s: read error", name);
+		return -1;
+	}
+	return 0;
+}
+
+int lake_config_load_file(struct lake_config *c, const char *path, bool must_exist,
+			  char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		lake_cfg_err(err, errlen, "config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	r = lake_config_read(c, f, path, err, errlen);
+	fclose(f);
+	if (r == 0)
+		snprintf(c->config, sizeof(c->config), "%s", path);
+	return r;
+}
+
+/*
+ * The command line: "--opt VALUE" or "--opt=VALUE".  Hand-parsed (no getopt)
+ * so that it keeps no global state and can be run twice: once for --config,
+ * once, after the file, to override it.
+ */
+struct lake_opt {
+	const char *name;
+	char short_name;
+	bool has_arg;
+	const char *key;	/* config key it sets, or NULL */
+	enum lake_config_result action;
+};
+
+static const struct lake_opt lake_opts[] = {
+	{ "device", 'd', true, "device", LAKE_CONFIG_OK },
+	{ "spin-us", 0, true, "spin_us", LAKE_CONFIG_OK },
+	{ "config", 'c', true, NULL, LAKE_CONFIG_OK },
+	{ "log-level", 'l', true, "log_level", LAKE_CONFIG_OK },
+	{ "foreground", 'f', false, NULL, LAKE_CONFIG_OK },
+	{ "fake-verify", 0, false, NULL, LAKE_CONFIG_OK },
+	{ "check", 0, false, NULL, LAKE_CONFIG_CHECK },
+	{ "help", 'h', false, NULL, LAKE_CONFIG_HELP },
+	{ "version", 'V', false, NULL, LAKE_CONFIG_VERSION },
+};
+
+#define LAKE_NOPTS	(sizeof(lake_opts) / sizeof(lake_opts[0]))
+
+/*
+ * One pass over argv.  @apply: set the options (else only find --config and
+ * the actions).  Returns the action, or LAKE_CONFIG_ERROR.
+ */
+static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, char **argv,
+					      bool apply, const char **config,
+					      char *err, size_t errlen)
+{
+	enum lake_config_result action = LAKE_CONFIG_OK;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL, *eq = NULL;
+		const struct lake_opt *o = NULL;
+		size_t k;
+		char why[512];
+
+		if (a[0] == '-' && a[1] == '-' && a[2]) {
+			size_t len;
+
+			eq = strchr(a + 2, '=');
+			len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+			for (k = 0; k < LAKE_NOPTS; k++)
+				if (strlen(lake_opts[k].name) == len &&
+				    !strncmp(lake_opts[k].name, a + 2, len))
+					o = &lake_opts[k];
+		} else if (a[0] == '-' && a[1] && !a[2]) {
+			for (k = 0; k < LAKE_NOPTS; k++)
+				if (lake_opts[k].short_name == a[1])
+					o = &lake_opts[k];
+		}
+		if (!o) {
+			lake_cfg_err(err, errlen, "unknown argument '%s' (see --help)", a);
+			return LAKE_CONFIG_ERROR;
+		}
+		if (o->has_arg) {
+			if (eq) {
+				val = eq + 1;
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				lake_cfg_err(err, errlen, "%s needs a value", a);
+				return LAKE_CONFIG_ERROR;
+			}
+		} else if (eq) {
+			lake_cfg_err(err, errlen, "--%s takes no value", o->name);
+			return LAKE_CONFIG_ERROR;
+		}
+		if (o->action != LAKE_CONFIG_OK) {
+			/* --help and --version win over everything else. */
+			if (action == LAKE_CONFIG_OK || o->action == LAKE_CONFIG_HELP ||
+			    (o->action == LAKE_CONFIG_VERSION && action == LAKE_CONFIG_CHECK))
+				action = o->action;
+			continue;
+		}
+		if (!strcmp(o->name, "config")) {
+			*config = val;
+			continue;
+		}
+		if (!apply)
+			continue;
+		if (!strcmp(o->name, "foreground")) {
+			c->foreground = true;
+			continue;
+		}
+		if (!strcmp(o->name, "fake-verify")) {
+			c->fake_verify = true;
+			continue;
+		}
+		if (lake_config_set(c, o->key, val, why, sizeof(why))) {
+			lake_cfg_err(err, errlen, "--%s: %s", o->name, why);
+			return LAKE_CONFIG_ERROR;
+		}
+	}
+	return action;
+}
+
+enum lake_config_result lake_config_from_args(struct lake_config *c, int argc, char **argv,
+					      const char *default_path, char *err, size_t errlen)
+{
+	const char *config = NULL;
+	enum lake_config_result r;
+
+	lake_config_defaults(c);
+	r = lake_args_pass(c, argc, argv, false, &config, err, errlen);
+	if (r == LAKE_CONFIG_ERROR || r == LAKE_CONFIG_HELP || r == LAKE_CONFIG_VERSION)
+		return r;
+	if (config) {
+		if (!*config) {
+			lake_cfg_err(err, errlen, "--config: empty path");
+			return LAKE_CONFIG_ERROR;
+		}
+		if (lake_config_load_file(c, config, true, err, errlen))
+			return LAKE_CONFIG_ERROR;
+	} else if (default_path) {
+		if (lake_config_load_file(c, default_path, false, err, errlen))
+			return LAKE_CONFIG_ERROR;
+	}
+	if (lake_args_pass(c, argc, argv, true, &config, err, errlen) == LAKE_CONFIG_ERROR)
+		return LAKE_CONFIG_ERROR;
+	return r;
+}
+
+void lake_config_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+"Usage: %s [OPTION]...\n"
+"LAKE's daemon: executes the CUDA Driver API calls of Linux kernel code\n"
+"(lake.ko, through %s) with the vendor libraries.\n"
+"\n"
+"  -d, --device PATH      the kernel channel's device (default %s)\n"
+"      --spin-us N        after the last command, spin N microseconds before\n"
+"                         sleeping (default %u; 0: always sleep)\n"
+"  -c, --config FILE      read settings from FILE (default %s,\n"
+"                         if it exists)\n"
+"  -l, --log-level LEVEL  error, warn, info (default) or debug (every command)\n"
+"  -f, --foreground       stay in the foreground, log to stderr (for systemd);\n"
+"                         otherwise detach once attached and log to syslog\n"
+"      --check            load the vendor libraries, probe the GPU, test-register\n"
+"                         a buffer with cuMemHostRegister, and exit\n"
+"      --fake-verify      lakeD-fake only: each fake vendor function checks its\n"
+"                         inputs against the generated tests' values\n"
+"                         (lake_testvals.h), for the kernel-context round trip\n"
+"  -h, --help             show this help and exit\n"
+"  -V, --version          show the version, protocol version and spec hash\n"
+"\n"
+"Config file keys (key = value, '#' comments): device, spin_us, log_level,\n"
+"socket (reserved for user-space clients; accepted, unused). The command line\n"
+"overrides the file.\n"
+"\n"
+"Exit status: 0 after SIGTERM/SIGINT, 1 on an error (attach refused, device\n"
+"gone), 2 on a usage or config error.\n",
+		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SPIN_US,
+		LAKE_DEFAULT_CONFIG);
+}

@@ -1,0 +1,1006 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * lakeD's unit tests, without /dev/lake: the serve loop over rings set up in
+ * memory (a test channel whose complete() records and whose wait() stops when
+ * the ring is empty, or publishes more), the generated client stubs driven
+ * through that ring, ring layout checks and the config parser.
+ *
+ * Vendor: the recording TEST DOUBLE (lake_fake.c) -- except the "gpu" case,
+ * which loads the real libcuda with lakeD's loader, registers an arena and
+ * moves data through the ring.  It skips where there is no GPU; with
+ * LAKE_TEST_GPU_ONLY=1 only it runs, and "no GPU" exits 77 (CTest: skipped).
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include "lake_chan.h"
+#include "lake_config.h"
+#include "lake_log.h"
+#include "lake_vendor.h"
+#include "lake_fake.h"
+#include "lake_call.h"
+#include "lake_cuda.h"
+
+/* ------------------------------------------------------------------------ */
+/* A channel over memory                                                    */
+
+#define T_MAXLOG	1024
+
+struct tchan {
+	struct lake_chan chan;
+	void *mem;
+	size_t size;
+	struct lake_attach layout;
+	struct lake_completion log[T_MAXLOG];
+	unsigned int nlog;
+	unsigned int batch[T_MAXLOG];	/* sizes of complete() calls */
+	unsigned int nbatch;
+	unsigned int waits;
+	unsigned int waits_at_first_complete;
+	int complete_error;		/* complete() returns it when non-zero */
+	int (*on_wait)(struct tchan *t);	/* NULL: LAKE_CHAN_STOP */
+	__u32 next_seq;
+	__u32 tail;			/* our producer index */
+	unsigned int calls;		/* for on_wait hooks */
+};
+
+#define tchan_of(ch)	((struct tchan *)((char *)(ch) - offsetof(struct tchan, chan)))
+
+static int t_complete(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
+{
+	struct tchan *t = tchan_of(ch);
+	unsigned int i;
+
+	if (t->complete_error)
+		return t->complete_error;
+	if (!t->nbatch)
+		t->waits_at_first_complete = t->waits;
+	ck_assert_uint_ge(n, 1);
+	ck_assert_uint_lt(t->nbatch, T_MAXLOG);
+	t->batch[t->nbatch++] = n;
+	for (i = 0; i < n; i++) {
+		ck_assert_uint_lt(t->nlog, T_MAXLOG);
+		ck_assert_int_eq(done[i].status, 0);
+		ck_assert_uint_eq(done[i].reserved, 0);
+		t->log[t->nlog++] = done[i];
+	}
+	return 0;
+}
+
+static int t_wait(struct lake_chan *ch)
+{
+	struct tchan *t = tchan_of(ch);
+
+	/* Called with the ring seen empty and our head published. */
+	ck_assert_uint_eq(__atomic_load_n(&ch->ring.ctrl->sq_head, __ATOMIC_ACQUIRE),
+			  __atomic_load_n(&ch->ring.ctrl->sq_tail, __ATOMIC_ACQUIRE));
+	t->waits++;
+	return t->on_wait ? t->on_wait(t) : LAKE_CHAN_STOP;
+}
+
+static const struct lake_chan_ops t_ops = {
+	.complete = t_complete,
+	.wait = t_wait,
+};
+
+static struct tchan *tchan_new(__u32 nslots, __u64 arena_size)
+{
+	struct tchan *t = calloc(1, sizeof(*t));
+	char why[256];
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(lake_ring_layout(nslots, arena_size, &t->layout), 0);
+	t->size = t->layout.map_size;
+	t->mem = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(t->mem != MAP_FAILED);
+	ck_assert_int_eq(lake_ring_init(&t->chan.ring, t->mem, t->size, &t->layout, why,
+					sizeof(why)), 0);
+	t->chan.name = "test ring";
+	t->chan.ops = &t_ops;
+	return t;
+}
+
+static void tchan_free(struct tchan *t)
+{
+	munmap(t->mem, t->size);
+	free(t);
+}
+
+/* Sets both counters (an empty ring whose counters stand at @at). */
+static void tchan_set_counters(struct tchan *t, __u32 at)
+{
+	t->tail = at;
+	t->chan.ring.ctrl->sq_tail = at;
+	t->chan.ring.ctrl->sq_head = at;
+}
+
+static struct lake_msg_hdr *tslot(struct tchan *t, __u32 idx)
+{
+	return (struct lake_msg_hdr *)(t->chan.ring.slots + (size_t)idx * LAKE_SLOT_SIZE);
+}
+
+/* Writes a command header into slot @idx; returns its seq. */
+static __u32 tcmd(struct tchan *t, __u32 idx, __u32 api, __u32 flags, __u32 args_len)
+{
+	struct lake_msg_hdr *h = tslot(t, idx);
+
+	memset(h, 0, LAKE_SLOT_SIZE);
+	h->api = api;
+	h->flags = flags;
+	h->client = 1;
+	h->seq = ++t->next_seq;
+	h->args_len = args_len;
+	h->result = -12345;	/* must be overwritten */
+	return h->seq;
+}
+
+static __u32 tnop(struct tchan *t, __u32 idx, __u32 flags, __u64 cookie)
+{
+	struct lake_nop nop = { .cookie = cookie };
+	__u32 seq = tcmd(t, idx, LAKE_API_NOP, flags, sizeof(nop));
+
+	memcpy((__u8 *)tslot(t, idx) + LAKE_ARGS_OFFSET, &nop, sizeof(nop));
+	return seq;
+}
+
+/* Puts @idx on the submission queue (not yet visible). */
+static void tqueue(struct tchan *t, __u32 idx)
+{
+	t->chan.ring.sq[t->tail % t->chan.ring.nslots] = idx;
+	t->tail++;
+}
+
+/* Makes everything queued visible, as the producer's release store does. */
+static void tpublish(struct tchan *t)
+{
+	__atomic_store_n(&t->chan.ring.ctrl->sq_tail, t->tail, __ATOMIC_RELEASE);
+}
+
+static struct lake_srv_conn *tconn(struct tchan *t)
+{
+	struct lake_srv_conn *c = lake_srv_conn_new(&lake_fake_vendors, t->chan.ring.arena,
+						    t->chan.ring.arena_size);
+
+	ck_assert_ptr_nonnull(c);
+	lake_fake_reset();
+	return c;
+}
+
+static int tserve(struct tchan *t, struct lake_srv_conn *c, unsigned int spin_us,
+		  atomic_int *stop, struct lake_serve_stats *st)
+{
+	struct lake_serve_opts o = { .spin_us = spin_us, .stop = stop };
+
+	memset(st, 0, sizeof(*st));
+	return lake_serve(&t->chan, c, &o, st);
+}
+
+static void check_nop_reply(struct tchan *t, __u32 idx, __u64 cookie)
+{
+	struct lake_msg_hdr *h = tslot(t, idx);
+	struct lake_nop out;
+
+	ck_assert_int_eq(h->result, 0);
+	ck_assert_uint_eq(h->reply_len, sizeof(out));
+	memcpy(&out, (__u8 *)h + LAKE_OUTS_OFFSET, sizeof(out));
+	ck_assert_uint_eq(out.cookie, cookie);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The serve loop                                                           */
+
+START_TEST(test_serve_sync_nops)
+{
+	struct tchan *t = tchan_new(8, 1 << 16);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	__u32 seq[3], i;
+
+	for (i = 0; i < 3; i++) {
+		seq[i] = tnop(t, 5 - i, 0, 100 + i);
+		tqueue(t, 5 - i);
+	}
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(st.commands, 3);
+	ck_assert_uint_eq(t->nlog, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_eq(t->log[i].slot, 5 - i);
+		ck_assert_uint_eq(t->log[i].seq, seq[i]);
+		check_nop_reply(t, 5 - i, 100 + i);
+	}
+	/* Each caller waits: each is woken before the next command runs. */
+	ck_assert_uint_eq(t->nbatch, 3);
+	ck_assert_uint_eq(t->chan.ring.ctrl->sq_head, 3);
+	ck_assert_uint_eq(t->waits, 1);
+	ck_assert_uint_eq(st.waits, 1);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+START_TEST(test_serve_async_batched)
+{
+	struct tchan *t = tchan_new(8, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	__u32 i;
+
+	for (i = 0; i < 4; i++) {
+		tnop(t, i, LAKE_MSG_ASYNC, i);
+		tqueue(t, i);
+	}
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(t->nlog, 4);
+	ck_assert_uint_eq(t->nbatch, 1);	/* nobody waits: one report */
+	ck_assert_uint_eq(t->batch[0], 4);
+	ck_assert_uint_eq(st.completes, 1);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+START_TEST(test_serve_mixed_batches)
+{
+	struct tchan *t = tchan_new(8, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	const __u32 flags[5] = { LAKE_MSG_ASYNC, LAKE_MSG_ASYNC, 0, LAKE_MSG_ASYNC, 0 };
+	__u32 i;
+
+	for (i = 0; i < 5; i++) {
+		tnop(t, i, flags[i], i);
+		tqueue(t, i);
+	}
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(t->nlog, 5);
+	ck_assert_uint_eq(t->nbatch, 2);
+	ck_assert_uint_eq(t->batch[0], 3);	/* A A S: flushed before the next runs */
+	ck_assert_uint_eq(t->batch[1], 2);	/* A S */
+	for (i = 0; i < 5; i++)
+		ck_assert_uint_eq(t->log[i].slot, i);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+START_TEST(test_serve_bad_index)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+
+	tnop(t, 0, 0, 1);
+	tqueue(t, 0);
+	tqueue(t, 4);		/* no such slot */
+	tqueue(t, 0xFFFFFFFFu);
+	tnop(t, 3, 0, 2);
+	tqueue(t, 3);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(st.bad_index, 2);
+	ck_assert_uint_eq(st.commands, 2);
+	ck_assert_uint_eq(t->nlog, 2);
+	ck_assert_uint_eq(t->log[0].slot, 0);
+	ck_assert_uint_eq(t->log[1].slot, 3);
+	ck_assert_uint_eq(t->chan.ring.ctrl->sq_head, 4);	/* all consumed */
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+START_TEST(test_serve_vendor_call)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_outs_cuDriverGetVersion out;
+	struct lake_serve_stats st;
+	__u32 seq;
+
+	seq = tcmd(t, 1, LAKE_API_cuDriverGetVersion, 0,
+		   sizeof(struct lake_args_cuDriverGetVersion));
+	tslot(t, 1)->present = 1;
+	tqueue(t, 1);
+	tcmd(t, 2, LAKE_API_MAX + 7, 0, 0);	/* unknown: answered, as a protocol error */
+	tqueue(t, 2);
+	tpublish(t);
+	lake_log_level = LAKE_LOG_DEBUG;	/* the per-command trace, too */
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	lake_log_level = LAKE_LOG_WARN;
+	ck_assert_uint_eq(t->nlog, 2);
+	ck_assert_uint_eq(t->log[0].seq, seq);
+	ck_assert_int_eq(tslot(t, 1)->result, 0);
+	ck_assert_uint_eq(tslot(t, 1)->reply_len, sizeof(out));
+	memcpy(&out, (__u8 *)tslot(t, 1) + LAKE_OUTS_OFFSET, sizeof(out));
+	ck_assert_int_eq(out.driverVersion, (int)lake_fake_out(LAKE_API_cuDriverGetVersion, 0));
+	ck_assert_ptr_nonnull(lake_fake_find("cuDriverGetVersion"));
+	ck_assert_int_eq(tslot(t, 2)->result, LAKE_RESULT_PROTOCOL);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+START_TEST(test_serve_counter_wrap)
+{
+	struct tchan *t = tchan_new(8, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	__u32 i;
+
+	tchan_set_counters(t, 0xFFFFFFFEu);
+	for (i = 0; i < 5; i++) {
+		tnop(t, i, 0, i);
+		tqueue(t, i);
+	}
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(t->nlog, 5);
+	for (i = 0; i < 5; i++)
+		ck_assert_uint_eq(t->log[i].slot, i);
+	ck_assert_uint_eq(t->chan.ring.ctrl->sq_head, 3);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* The producer publishes one more command each of the first three sleeps. */
+static int t_wait_publish(struct tchan *t)
+{
+	if (t->calls >= 3)
+		return LAKE_CHAN_STOP;
+	t->calls++;
+	tnop(t, t->calls % 4, 0, t->calls);
+	tqueue(t, t->calls % 4);
+	tpublish(t);
+	return LAKE_CHAN_AGAIN;
+}
+
+/* A spurious wake-up: nothing new, the loop must go back to sleep. */
+static int t_wait_spurious(struct tchan *t)
+{
+	return ++t->calls < 3 ? LAKE_CHAN_AGAIN : LAKE_CHAN_STOP;
+}
+
+START_TEST(test_serve_wakeups)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+
+	tnop(t, 0, 0, 0);
+	tqueue(t, 0);
+	tpublish(t);
+	t->on_wait = t_wait_publish;
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(st.commands, 4);
+	ck_assert_uint_eq(t->waits, 4);
+	ck_assert_uint_eq(t->nlog, 4);
+	check_nop_reply(t, 3, 3);
+
+	t->on_wait = t_wait_spurious;
+	t->calls = 0;
+	t->waits = 0;
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(st.commands, 0);
+	ck_assert_uint_eq(t->waits, 3);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+static int t_wait_dead(struct tchan *t)
+{
+	(void)t;
+	return -ENODEV;
+}
+
+START_TEST(test_serve_stop_and_errors)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	atomic_int stop = 1;
+
+	/* A stop already asked: nothing runs, not even with work queued. */
+	tnop(t, 0, 0, 0);
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, &stop, &st), 0);
+	ck_assert_uint_eq(st.commands, 0);
+	ck_assert_uint_eq(t->waits, 0);
+
+	/* complete() fails: the channel is dead. */
+	t->complete_error = -EPIPE;
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), -EPIPE);
+	ck_assert_uint_eq(st.commands, 1);
+	t->complete_error = 0;
+
+	/* wait() fails. */
+	t->on_wait = t_wait_dead;
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), -ENODEV);
+
+	/* A tail more than nslots ahead of the head: corrupted. */
+	t->tail += 5;
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), -EPROTO);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+static double t_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_serve_spins_before_sleeping)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	double t0 = t_now();
+
+	ck_assert_int_eq(tserve(t, c, 3000, NULL, &st), 0);
+	ck_assert_double_ge(t_now() - t0, 0.003);	/* spun the window first */
+	ck_assert_uint_eq(t->waits, 1);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+static void *t_late_producer(void *arg)
+{
+	struct tchan *t = arg;
+	struct timespec d = { 0, 2 * 1000 * 1000 };
+
+	nanosleep(&d, NULL);
+	tnop(t, 2, 0, 42);
+	tqueue(t, 2);
+	tpublish(t);
+	return NULL;
+}
+
+START_TEST(test_serve_spin_catches_command)
+{
+	struct tchan *t = tchan_new(4, 0);
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	pthread_t th;
+
+	/* Published 2 ms into a 500 ms spin window: taken without sleeping. */
+	ck_assert_int_eq(pthread_create(&th, NULL, t_late_producer, t), 0);
+	ck_assert_int_eq(tserve(t, c, 500000, NULL, &st), 0);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(st.commands, 1);
+	ck_assert_uint_eq(t->waits_at_first_complete, 0);
+	ck_assert_uint_eq(t->waits, 1);
+	check_nop_reply(t, 2, 42);
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Ring layouts                                                             */
+
+START_TEST(test_ring_layouts)
+{
+	static __u8 mem[1 << 20] __attribute__((aligned(4096)));
+	struct lake_attach l, b;
+	struct lake_ring r;
+	char why[256];
+
+	ck_assert_int_eq(lake_ring_layout(16, 64 << 10, &l), 0);
+	ck_assert_uint_le(l.map_size, sizeof(mem));
+	ck_assert_int_eq(lake_ring_init(&r, mem, l.map_size, &l, why, sizeof(why)), 0);
+	ck_assert_ptr_eq(r.sq, (void *)(mem + 4096));
+	ck_assert_ptr_eq(r.arena + r.arena_size, mem + l.map_size);
+	ck_assert_int_eq(lake_ring_layout(0, 0, &l), -EINVAL);
+
+	/* lake.ko's own layout, with a slot count that is not a power of two. */
+	memset(&b, 0, sizeof(b));
+	b.nslots = 100;
+	b.slot_size = LAKE_SLOT_SIZE;
+	b.sq_offset = 4096;
+	b.slots_offset = 8192;
+	b.arena_offset = 8192 + 100 * LAKE_SLOT_SIZE;
+	b.arena_size = 64 << 10;
+	b.map_size = b.arena_offset + b.arena_size;
+	ck_assert_int_eq(lake_ring_init(&r, mem, b.map_size, &b, why, sizeof(why)), 0);
+
+#define BAD(field, value) do { \
+		l = b; l.field = value; \
+		ck_assert_int_eq(lake_ring_init(&r, mem, l.map_size, &l, why, sizeof(why)), -EPROTO); \
+		ck_assert(why[0]); \
+	} while (0)
+	BAD(slot_size, 4096);
+	BAD(nslots, 0);
+	BAD(nslots, 101);		/* slots would overlap the arena */
+	BAD(sq_offset, 0);		/* over the ctrl page */
+	BAD(sq_offset, 4098);		/* misaligned */
+	BAD(slots_offset, 4096 + 200);	/* over the queue */
+	BAD(arena_offset, b.arena_offset - 4096);
+	BAD(arena_size, b.arena_size + 4096);
+#undef BAD
+	/* The mapping is not the size the layout says. */
+	ck_assert_int_eq(lake_ring_init(&r, mem, b.map_size - 4096, &b, why, sizeof(why)), -EPROTO);
+	ck_assert_int_eq(lake_ring_init(&r, mem, b.map_size + 4096, &b, why, sizeof(why)), -EPROTO);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The client stubs through a ring: liblake's path, minus the socket        */
+
+static struct tchan *ring_t;
+static struct lake_srv_conn *ring_conn;
+static struct lake_transport ring_transport;
+static __u32 ring_next_slot;
+static __u64 ring_stage_used;
+
+struct lake_transport *lake_transport_get(void)
+{
+	return &ring_transport;
+}
+
+static int ring_begin(struct lake_transport *tr, struct lake_call *call)
+{
+	(void)tr;
+	call->slot_index = ring_next_slot++ % ring_t->chan.ring.nslots;
+	call->slot = (__u8 *)tslot(ring_t, call->slot_index);
+	call->seq = ++ring_t->next_seq;
+	return LAKE_OK;
+}
+
+static int ring_submit(struct lake_transport *tr, struct lake_call *call)
+{
+	struct lake_serve_stats st;
+	unsigned int before = ring_t->nlog;
+
+	(void)tr;
+	tqueue(ring_t, call->slot_index);
+	tpublish(ring_t);
+	if (tserve(ring_t, ring_conn, 0, NULL, &st))
+		return LAKE_E_UNAVAILABLE;
+	if (ring_t->nlog != before + 1 || ring_t->log[before].slot != call->slot_index ||
+	    ring_t->log[before].seq != call->seq)
+		return LAKE_E_PROTOCOL;
+	return LAKE_OK;
+}
+
+static void ring_end(struct lake_transport *tr, struct lake_call *call)
+{
+	(void)tr;
+	(void)call;
+}
+
+static bool ring_arena_find(struct lake_transport *tr, const void *p, __u64 len, __u64 *off)
+{
+	const __u8 *a = ring_t->chan.ring.arena, *b = p;
+	__u64 size = ring_t->chan.ring.arena_size;
+
+	(void)tr;
+	if (!a || b < a || b >= a + size || len > (__u64)(a + size - b))
+		return false;
+	*off = (__u64)(b - a);
+	return true;
+}
+
+/* Staging: a bump allocator over the arena's upper half. */
+static void *ring_arena_alloc(struct lake_transport *tr, __u64 len, __u64 *off)
+{
+	__u64 half = ring_t->chan.ring.arena_size / 2;
+	__u64 start = (ring_stage_used + 63) & ~63ull;
+
+	(void)tr;
+	if (len > half - start)
+		return NULL;
+	ring_stage_used = start + len;
+	*off = half + start;
+	return ring_t->chan.ring.arena + half + start;
+}
+
+static void ring_arena_free(struct lake_transport *tr, void *p, __u64 len)
+{
+	(void)tr;
+	(void)p;
+	(void)len;
+}
+
+static __u32 ring_client_id(struct lake_transport *tr)
+{
+	(void)tr;
+	return 7;
+}
+
+static const struct lake_transport_ops ring_ops = {
+	.begin = ring_begin,
+	.submit = ring_submit,
+	.end = ring_end,
+	.arena_find = ring_arena_find,
+	.arena_alloc = ring_arena_alloc,
+	.arena_free = ring_arena_free,
+	.client_id = ring_client_id,
+};
+
+static void ring_setup(__u64 arena_size, const struct lake_vendors *vendors)
+{
+	ring_t = tchan_new(8, arena_size);
+	ring_conn = lake_srv_conn_new(vendors, ring_t->chan.ring.arena, ring_t->chan.ring.arena_size);
+	ck_assert_ptr_nonnull(ring_conn);
+	ring_next_slot = 0;
+	ring_stage_used = 0;
+	lake_transport_init(&ring_transport, &ring_ops);
+	lake_fake_reset();
+}
+
+static void ring_teardown(void)
+{
+	lake_srv_conn_free(ring_conn);
+	lake_transport_destroy(&ring_transport);
+	tchan_free(ring_t);
+}
+
+START_TEST(test_stubs_through_ring)
+{
+	const struct lake_fake_record *rec;
+	CUdeviceptr d = 0;
+	__u8 *abuf, local[100];
+	unsigned int i;
+
+	ring_setup(1 << 20, &lake_fake_vendors);
+	ck_assert_int_eq(lake_call_nop(&ring_transport, 0xC00C1E), LAKE_OK);
+
+	ck_assert_int_eq(cuMemAlloc(&d, 4096), CUDA_SUCCESS);
+	ck_assert_uint_eq(d, lake_fake_out(LAKE_API_cuMemAlloc, 0));
+
+	/* An arena buffer crosses as an offset: the vendor gets that very memory. */
+	abuf = ring_t->chan.ring.arena + 4096;
+	for (i = 0; i < 64; i++)
+		abuf[i] = (__u8)(i * 5 + 1);
+	lake_fake_reset();
+	ck_assert_int_eq(cuMemcpyHtoD(d, abuf, 64), CUDA_SUCCESS);
+	rec = lake_fake_find("cuMemcpyHtoD");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_eq(rec->ptr[1], abuf);
+	ck_assert_int_eq(memcmp(rec->data[1], abuf, 64), 0);
+
+	/* Other memory is staged: the vendor reads a copy, not the original. */
+	for (i = 0; i < sizeof(local); i++)
+		local[i] = (__u8)(i ^ 0x5a);
+	lake_fake_reset();
+	ck_assert_int_eq(cuMemcpyHtoD(d, local, sizeof(local)), CUDA_SUCCESS);
+	rec = lake_fake_find("cuMemcpyHtoD");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_ne(rec->ptr[1], local);
+	ck_assert_int_eq(memcmp(rec->data[1], local, sizeof(local)), 0);
+
+	/* An error from the vendor comes back as the call's result. */
+	lake_fake_result = CUDA_ERROR_OUT_OF_MEMORY;
+	ck_assert_int_eq(cuMemAlloc(&d, 1), CUDA_ERROR_OUT_OF_MEMORY);
+	lake_fake_result = 0;
+	ring_teardown();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The real libcuda, where there is a GPU                                   */
+
+static bool gpu_skipped;
+
+static double t_gbps(size_t n, double s)
+{
+	return (double)n / s / 1e9;
+}
+
+START_TEST(test_gpu_real_vendor)
+{
+	const size_t N = 32u << 20;
+	struct lake_vendor_state v;
+	CUdeviceptr d = 0, leak = 0;
+	size_t free0 = 0, total = 0, free1 = 0, free2 = 0;
+	__u8 *src, *dst, local[1000], back[1000];
+	double t0, reg_s, page_s;
+	char name[128];
+	int n = 0, dev = -1, drv = 0;
+	size_t i;
+
+	lake_vendor_load(&v);
+	if (!lake_vendor_gpu_init(&v)) {
+		fprintf(stderr, "test_lakeD: no usable GPU here: the real-libcuda case is skipped\n");
+		gpu_skipped = true;
+		return;
+	}
+	ring_setup(3 * N, &v.vendors);
+	ck_assert_msg(lake_vendor_pin(&v, ring_t->chan.ring.arena, ring_t->chan.ring.arena_size,
+				      "test arena"), "cuMemHostRegister of a MAP_SHARED arena failed");
+
+	/* Through the stubs, the ring, lake_serve and the dispatch to libcuda. */
+	ck_assert_int_eq(cuInit(0), CUDA_SUCCESS);
+	ck_assert_int_eq(cuDriverGetVersion(&drv), CUDA_SUCCESS);
+	ck_assert_int_gt(drv, 0);
+	ck_assert_int_eq(cuDeviceGetCount(&n), CUDA_SUCCESS);
+	ck_assert_int_ge(n, 1);
+	ck_assert_int_eq(cuDeviceGet(&dev, 0), CUDA_SUCCESS);
+	ck_assert_int_eq(cuDeviceGetName(name, sizeof(name), dev), CUDA_SUCCESS);
+	ck_assert_int_eq(v.cuda.cuMemGetInfo(&free0, &total), 0);
+
+	ck_assert_int_eq(cuMemAlloc(&d, N), CUDA_SUCCESS);
+	src = ring_t->chan.ring.arena;
+	dst = ring_t->chan.ring.arena + N;
+	for (i = 0; i < N; i++)
+		src[i] = (__u8)(i * 131u + 7u);
+	memset(dst, 0, N);
+	ck_assert_int_eq(cuMemcpyHtoD(d, src, N), CUDA_SUCCESS);	/* warm up */
+	t0 = t_now();
+	ck_assert_int_eq(cuMemcpyHtoD(d, src, N), CUDA_SUCCESS);
+	reg_s = t_now() - t0;
+	ck_assert_int_eq(cuMemcpyDtoH(dst, d, N), CUDA_SUCCESS);
+	ck_assert_int_eq(memcmp(src, dst, N), 0);
+
+	/* Staged through the slot. */
+	for (i = 0; i < sizeof(local); i++)
+		local[i] = (__u8)(i * 3u);
+	ck_assert_int_eq(cuMemcpyHtoD(d + 100, local, sizeof(local)), CUDA_SUCCESS);
+	ck_assert_int_eq(cuMemsetD8(d, 0xAB, 100), CUDA_SUCCESS);
+	ck_assert_int_eq(cuMemcpyDtoH(back, d + 100, sizeof(back)), CUDA_SUCCESS);
+	ck_assert_int_eq(memcmp(local, back, sizeof(local)), 0);
+	ck_assert_int_eq(cuMemcpyDtoH(back, d, 100), CUDA_SUCCESS);
+	for (i = 0; i < 100; i++)
+		ck_assert_uint_eq(back[i], 0xAB);
+
+	/* The same copy once the arena is pageable again, for comparison. */
+	lake_vendor_unpin(&v, ring_t->chan.ring.arena);
+	ck_assert_int_eq(cuMemcpyHtoD(d, src, N), CUDA_SUCCESS);
+	t0 = t_now();
+	ck_assert_int_eq(cuMemcpyHtoD(d, src, N), CUDA_SUCCESS);
+	page_s = t_now() - t0;
+	fprintf(stderr, "test_lakeD: %s (driver %d): HtoD %zu MiB from the arena through "
+		"lake_serve: registered %.1f GB/s, pageable %.1f GB/s\n", name, drv, N >> 20,
+		t_gbps(N, reg_s), t_gbps(N, page_s));
+	ck_assert_int_eq(cuMemFree(d), CUDA_SUCCESS);
+
+	/* What a client leaves behind, lake_srv_conn_free() frees. */
+	ck_assert_int_eq(cuMemAlloc(&leak, 256u << 20), CUDA_SUCCESS);
+	ck_assert_int_eq(v.cuda.cuMemGetInfo(&free1, &total), 0);
+	ck_assert_uint_lt(free1 + (200u << 20), free0);
+	ring_teardown();
+	ck_assert_int_eq(v.cuda.cuMemGetInfo(&free2, &total), 0);
+	ck_assert_uint_gt(free2 + (16u << 20), free0);
+	lake_vendor_unload(&v);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Config                                                                   */
+
+static char *t_tmpfile(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/lakeD-test-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+#define ARGV(...)	((char *[]){ "lakeD", __VA_ARGS__, NULL })
+#define ARGC(...)	((int)(sizeof((char *[]){ "lakeD", __VA_ARGS__ }) / sizeof(char *)))
+#define FROM_ARGS(c, ...) \
+	lake_config_from_args(c, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), NULL, err, sizeof(err))
+
+START_TEST(test_config_defaults_and_file)
+{
+	struct lake_config c;
+	char err[600];
+	char *path = t_tmpfile(
+		"# lakeD settings\n"
+		"\n"
+		"   device   =   /dev/lake-test   # trailing comment\n"
+		"spin_us=7\n"
+		"log_level = \"debug\"\n"
+		"socket = /run/lake/lakeD.sock\n");
+
+	lake_config_defaults(&c);
+	ck_assert_str_eq(c.device, "/dev/lake");
+	ck_assert_uint_eq(c.spin_us, 50);
+	ck_assert_int_eq(c.log_level, LAKE_LOG_INFO);
+	ck_assert(!c.foreground);
+
+	ck_assert_int_eq(lake_config_load_file(&c, path, true, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.device, "/dev/lake-test");
+	ck_assert_uint_eq(c.spin_us, 7);
+	ck_assert_int_eq(c.log_level, LAKE_LOG_DEBUG);
+	ck_assert_str_eq(c.socket, "/run/lake/lakeD.sock");
+	ck_assert_str_eq(c.config, path);
+	unlink(path);
+
+	/* A missing default file is fine; a missing named one is not. */
+	lake_config_defaults(&c);
+	ck_assert_int_eq(lake_config_load_file(&c, "/nonexistent/lakeD.conf", false, err,
+					       sizeof(err)), 0);
+	ck_assert_str_eq(c.config, "");
+	ck_assert_int_eq(lake_config_load_file(&c, "/nonexistent/lakeD.conf", true, err,
+					       sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/lakeD.conf"));
+}
+END_TEST
+
+static void t_bad_file(const char *text, const char *expect)
+{
+	struct lake_config c;
+	char err[600];
+	char *path = t_tmpfile(text);
+
+	lake_config_defaults(&c);
+	ck_assert_int_eq(lake_config_load_file(&c, path, true, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, expect), "error '%s' lacks '%s'", err, expect);
+	unlink(path);
+}
+
+START_TEST(test_config_file_errors)
+{
+	t_bad_file("device = /dev/lake\ncolour = blue\n", ":2: unknown key 'colour'");
+	t_bad_file("spin_us\n", ":1: expected 'key = value'");
+	t_bad_file("= 5\n", ":1: expected 'key = value'");
+	t_bad_file("spin_us = fast\n", "spin_us: 'fast' is not a number");
+	t_bad_file("spin_us = -1\n", "spin_us");
+	t_bad_file("spin_us = 2000000\n", "spin_us");
+	t_bad_file("log_level = loud\n", "log_level: 'loud'");
+	t_bad_file("device =\n", "device: empty path");
+}
+END_TEST
+
+START_TEST(test_config_args)
+{
+	struct lake_config c;
+	char err[600];
+	char cfg[96];
+	char *path = t_tmpfile("device = /dev/from-file\nspin_us = 10\nlog_level = warn\n");
+
+	ck_assert_int_eq(FROM_ARGS(&c, "--foreground"), LAKE_CONFIG_OK);
+	ck_assert(c.foreground);
+	ck_assert_str_eq(c.device, "/dev/lake");
+
+	/* The command line overrides the file, wherever --config appears. */
+	snprintf(cfg, sizeof(cfg), "--config=%s", path);
+	ck_assert_int_eq(FROM_ARGS(&c, "--spin-us", "0", cfg), LAKE_CONFIG_OK);
+	ck_assert_uint_eq(c.spin_us, 0);
+	ck_assert_str_eq(c.device, "/dev/from-file");
+	ck_assert_int_eq(c.log_level, LAKE_LOG_WARN);
+	ck_assert_str_eq(c.config, path);
+	ck_assert_int_eq(FROM_ARGS(&c, "-c", path, "-d", "/dev/x", "-l", "debug", "-f"),
+			 LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.device, "/dev/x");
+	ck_assert_uint_eq(c.spin_us, 10);
+	ck_assert_int_eq(c.log_level, LAKE_LOG_DEBUG);
+	ck_assert(c.foreground);
+	ck_assert_int_eq(FROM_ARGS(&c, "--log-level=error", "--device=/dev/y"), LAKE_CONFIG_OK);
+	ck_assert_int_eq(c.log_level, LAKE_LOG_ERROR);
+	ck_assert_str_eq(c.device, "/dev/y");
+
+	/* The default file is read when it exists, unless --config names another. */
+	ck_assert_int_eq(lake_config_from_args(&c, 1, ARGV("x"), path, err, sizeof(err)),
+			 LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.device, "/dev/from-file");
+	ck_assert_int_eq(lake_config_from_args(&c, 1, ARGV("x"), "/nonexistent/lakeD.conf", err,
+					       sizeof(err)), LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.device, "/dev/lake");
+
+	ck_assert_int_eq(FROM_ARGS(&c, "--help", "--bogus-but-ignored-after-help"),
+			 LAKE_CONFIG_ERROR);	/* unknown arguments are errors even so */
+	ck_assert_int_eq(FROM_ARGS(&c, "--spin-us", "5", "-h"), LAKE_CONFIG_HELP);
+	ck_assert_int_eq(FROM_ARGS(&c, "--version"), LAKE_CONFIG_VERSION);
+	ck_assert_int_eq(FROM_ARGS(&c, "-V", "--help"), LAKE_CONFIG_HELP);
+	ck_assert_int_eq(FROM_ARGS(&c, "--check"), LAKE_CONFIG_CHECK);
+	ck_assert_int_eq(FROM_ARGS(&c, "--fake-verify"), LAKE_CONFIG_OK);
+	ck_assert(c.fake_verify);
+
+	ck_assert_int_eq(FROM_ARGS(&c, "--bogus"), LAKE_CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "unknown argument '--bogus'"));
+	ck_assert_int_eq(FROM_ARGS(&c, "--device"), LAKE_CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "needs a value"));
+	ck_assert_int_eq(FROM_ARGS(&c, "--foreground=yes"), LAKE_CONFIG_ERROR);
+	ck_assert_int_eq(FROM_ARGS(&c, "--spin-us", "1e3"), LAKE_CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "--spin-us"));
+	ck_assert_int_eq(FROM_ARGS(&c, "--log-level", "verbose"), LAKE_CONFIG_ERROR);
+	ck_assert_int_eq(FROM_ARGS(&c, "--config", "/nonexistent/lakeD.conf"), LAKE_CONFIG_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/lakeD.conf"));
+	ck_assert_int_eq(FROM_ARGS(&c, "stray"), LAKE_CONFIG_ERROR);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_log_levels)
+{
+	ck_assert_int_eq(lake_log_level_parse("error"), LAKE_LOG_ERROR);
+	ck_assert_int_eq(lake_log_level_parse("warn"), LAKE_LOG_WARN);
+	ck_assert_int_eq(lake_log_level_parse("WARNING"), LAKE_LOG_WARN);
+	ck_assert_int_eq(lake_log_level_parse("info"), LAKE_LOG_INFO);
+	ck_assert_int_eq(lake_log_level_parse("debug"), LAKE_LOG_DEBUG);
+	ck_assert_int_eq(lake_log_level_parse(""), -1);
+	ck_assert_str_eq(lake_log_level_name(LAKE_LOG_WARN), "warn");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *lakeD_suite(void)
+{
+	Suite *s = suite_create("lakeD");
+	TCase *serve = tcase_create("serve");
+	TCase *ring = tcase_create("ring");
+	TCase *stubs = tcase_create("stubs");
+	TCase *config = tcase_create("config");
+
+	tcase_add_test(serve, test_serve_sync_nops);
+	tcase_add_test(serve, test_serve_async_batched);
+	tcase_add_test(serve, test_serve_mixed_batches);
+	tcase_add_test(serve, test_serve_bad_index);
+	tcase_add_test(serve, test_serve_vendor_call);
+	tcase_add_test(serve, test_serve_counter_wrap);
+	tcase_add_test(serve, test_serve_wakeups);
+	tcase_add_test(serve, test_serve_stop_and_errors);
+	tcase_add_test(serve, test_serve_spins_before_sleeping);
+	tcase_add_test(serve, test_serve_spin_catches_command);
+	tcase_add_test(ring, test_ring_layouts);
+	tcase_add_test(stubs, test_stubs_through_ring);
+	tcase_add_test(config, test_config_defaults_and_file);
+	tcase_add_test(config, test_config_file_errors);
+	tcase_add_test(config, test_config_args);
+	tcase_add_test(config, test_log_levels);
+	suite_add_tcase(s, serve);
+	suite_add_tcase(s, ring);
+	suite_add_tcase(s, stubs);
+	suite_add_tcase(s, config);
+	return s;
+}
+
+static Suite *gpu_suite(void)
+{
+	Suite *s = suite_create("lakeD-gpu");
+	TCase *gpu = tcase_create("gpu");
+
+	tcase_set_timeout(gpu, 120);
+	tcase_add_test(gpu, test_gpu_real_vendor);
+	suite_add_tcase(s, gpu);
+	return s;
+}
+
+int main(void)
+{
+	const char *only = getenv("LAKE_TEST_GPU_ONLY");
+	bool gpu_only = only && *only && strcmp(only, "0");
+	SRunner *sr;
+	int failed;
+
+	lake_log_init("test_lakeD");
+	lake_log_level = LAKE_LOG_WARN;
+	if (gpu_only) {
+		sr = srunner_create(gpu_suite());
+		/* In-process, to learn whether it skipped (and CUDA dislikes fork). */
+		srunner_set_fork_status(sr, CK_NOFORK);
+	} else {
+		sr = srunner_create(lakeD_suite());
+		srunner_add_suite(sr, gpu_suite());
+	}
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (failed)
+		return EXIT_FAILURE;
+	return gpu_only && gpu_skipped ? 77 : EXIT_SUCCESS;
+}

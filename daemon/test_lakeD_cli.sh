@@ -1,0 +1,58 @@
+#!/bin/sh
+# lakeD's command line, end to end, on a machine without /dev/lake:
+# --help, --version, usage errors (exit 2) and the plain attach-time errors
+# (exit 1), in the foreground and through the detaching parent.
+# Usage: test_lakeD_cli.sh LAKED LAKED_FAKE
+set -u
+lakeD=$1
+fake=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+: >"$tmp/empty.conf"
+cfg="--config $tmp/empty.conf"	# hermetic: never the host's /etc/lake/lakeD.conf
+
+# expect STATUS PATTERN CMD...: CMD exits STATUS and its output matches PATTERN.
+expect() {
+	want=$1 pat=$2
+	shift 2
+	"$@" >"$tmp/out" 2>&1
+	got=$?
+	if [ "$got" -ne "$want" ] || ! grep -q -- "$pat" "$tmp/out"; then
+		echo "FAIL: $* -> exit $got (want $want), output:"
+		sed 's/^/    /' "$tmp/out"
+		echo "    (expected to match: $pat)"
+		fails=$((fails + 1))
+	else
+		echo "ok: $* -> $got: $(grep -m1 -- "$pat" "$tmp/out")"
+	fi
+}
+
+expect 0 "Usage: lakeD" "$lakeD" --help
+expect 0 "spin-us" "$lakeD" -h
+expect 0 "LAKE protocol [0-9]*, spec hash 0x" "$lakeD" --version
+expect 0 "TEST DOUBLE" "$fake" --version
+expect 2 "unknown argument '--bogus'" "$lakeD" --bogus
+expect 2 "config file /nonexistent/lakeD.conf" "$lakeD" --config /nonexistent/lakeD.conf
+expect 2 "spin_us" "$lakeD" $cfg --spin-us lots
+expect 2 "only\|for lakeD-fake" "$lakeD" $cfg --fake-verify
+echo "colour = blue" >"$tmp/bad.conf"
+expect 2 "bad.conf:1: unknown key 'colour'" "$lakeD" --config "$tmp/bad.conf"
+
+# No /dev/lake: a plain message, exit 1; also through the detaching parent.
+expect 1 "/nonexistent/lake missing: is lake.ko loaded?" "$lakeD" $cfg -f --device /nonexistent/lake
+expect 1 "/nonexistent/lake missing: is lake.ko loaded?" "$lakeD" $cfg --device /nonexistent/lake
+printf 'device = /nonexistent/from-config\n' >"$tmp/dev.conf"
+expect 1 "/nonexistent/from-config missing" "$lakeD" --config "$tmp/dev.conf" -f
+expect 1 "/nonexistent/from-cli missing" "$lakeD" --config "$tmp/dev.conf" -f -d /nonexistent/from-cli
+# A device that is not /dev/lake.
+expect 1 "not a LAKE device" "$lakeD" $cfg -f --device /dev/null
+# The test double announces itself, then fails the same way.
+expect 1 "lakeD-fake: using the recording TEST DOUBLE of libcuda" "$fake" $cfg -f --device /nonexistent/lake
+expect 1 "missing: is lake.ko loaded?" "$fake" $cfg -f --device /nonexistent/lake
+
+if [ "$fails" -ne 0 ]; then
+	echo "$fails failure(s)"
+	exit 1
+fi
+echo "all passed"
