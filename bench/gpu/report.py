@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Prints bench.csv (from bench/gpu/run.sh) as a table: LAKE beside direct
+CUDA, with the ratio of the medians, and the targets of the remoting issue."""
+import csv
+import sys
+
+TARGETS = {
+    "null_call": ("median <= 2 us, p99 <= 10 us", lambda l, d: l["median"] <= 2 and l["p99"] <= 10),
+    "MLP 31-256-2 batch 1": ("<= 1.10 x direct", lambda l, d: d and l["median"] <= 1.10 * d["median"]),
+    "MLP 31-256-2 batch 1024": ("<= 1.10 x direct", lambda l, d: d and l["median"] <= 1.10 * d["median"]),
+    "HtoD 64 MiB bandwidth": (">= 95 % of pinned", lambda l, d: d and l["median"] >= 0.95 * d["median"]),
+    "idle lakeD CPU (5 s after its spin window)": ("< 1 % of a core", lambda l, d: l["median"] < 1),
+}
+
+rows = {}
+order = []
+with open(sys.argv[1]) as f:
+    for r in csv.DictReader(f):
+        r["median"] = float(r["median"])
+        r["p99"] = float(r["p99"]) if r["p99"] else None
+        key = r["test"]
+        if key not in order:
+            order.append(key)
+        rows[(key, r["variant"])] = r
+
+fmt = "{:<44} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8}  {}"
+print(fmt.format("test", "unit", "direct", "direct p99", "LAKE", "LAKE p99", "ratio", "target"))
+for key in order:
+    d, l = rows.get((key, "direct")), rows.get((key, "lake"))
+    ratio = f"{l['median'] / d['median']:.2f}" if d and l and d["median"] else ""
+    target, ok = TARGETS.get(key, ("", None))
+    verdict = ""
+    if ok and l:
+        verdict = f"{target}: {'met' if ok(l, d) else 'MISSED'}"
+    p99 = lambda r: f"{r['p99']:.2f}" if r and r["p99"] is not None else ""
+    print(fmt.format(key, (l or d)["unit"], f"{d['median']:.2f}" if d else "", p99(d),
+                     f"{l['median']:.2f}" if l else "", p99(l), ratio, verdict))

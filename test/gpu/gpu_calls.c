@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Every spec'd function against a real GPU, printing one line per call: its
+ * result and the outputs that do not vary from run to run.  Built twice from
+ * this one source: against liblake (LAKE: stubs -> lakeD -> libcuda) and
+ * directly against libcuda (-DLAKE_DIRECT).  test/gpu/run-gpu-tests.sh runs
+ * both and compares their output line by line.
+ *
+ * Usage: gpu_calls KERNELS.fatbin
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef LAKE_DIRECT
+#include <cuda.h>
+#include <dlfcn.h>
+#include "lake_nvml.h"
+#define VARIANT "direct"
+
+/* NVML in-process: the vendor symbols behind the public names. */
+static void *nvml_sym(const char *name)
+{
+	static void *lib;
+	void *p;
+
+	if (!lib)
+		lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+	p = lib ? dlsym(lib, name) : NULL;
+	if (!p) {
+		fprintf(stderr, "gpu_calls: %s not found in libnvidia-ml.so.1\n", name);
+		exit(2);
+	}
+	return p;
+}
+#define NVML_FN(ret, name, sym, params, args) \
+	ret name params { return ((ret(*) params)nvml_sym(sym)) args; }
+NVML_FN(nvmlReturn_t, nvmlInit, "nvmlInit_v2", (void), ())
+NVML_FN(nvmlReturn_t, nvmlShutdown, "nvmlShutdown", (void), ())
+NVML_FN(nvmlReturn_t, nvmlDeviceGetCount, "nvmlDeviceGetCount_v2", (unsigned int *c), (c))
+NVML_FN(nvmlReturn_t, nvmlDeviceGetHandleByIndex, "nvmlDeviceGetHandleByIndex_v2",
+	(unsigned int i, nvmlDevice_t *d), (i, d))
+NVML_FN(nvmlReturn_t, nvmlDeviceGetUtilizationRates, "nvmlDeviceGetUtilizationRates",
+	(nvmlDevice_t d, nvmlUtilization_t *u), (d, u))
+NVML_FN(nvmlReturn_t, nvmlDeviceGetMemoryInfo, "nvmlDeviceGetMemoryInfo",
+	(nvmlDevice_t d, nvmlMemory_t *m), (d, m))
+NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses, "nvmlDeviceGetComputeRunningProcesses_v3",
+	(nvmlDevice_t d, unsigned int *c, nvmlProcessInfo_t *p), (d, c, p))
+
+static void *host_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void host_free(void *p, size_t n)
+{
+	(void)n;
+	free(p);
+}
+#else
+#include "lake_cuda.h"
+#include "lake_nvml.h"
+#include "liblake.h"
+#define VARIANT "lake"
+
+/* Host buffers in the arena: passed by offset, copied by DMA from pinned pages. */
+static void *host_alloc(size_t n)
+{
+	return lake_shm_alloc(n);
+}
+
+static void host_free(void *p, size_t n)
+{
+	lake_shm_free(p, n);
+}
+#endif
+
+static int failures;
+
+static const char *cu_name(CUresult r)
+{
+	const char *s = NULL;
+
+	cuGetErrorName(r, &s);
+	return s ? s : "(unknown)";
+}
+
+/* One line per call: "name: RESULT outputs". */
+static CUresult say(const char *name, CUresult r, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: %s", name, cu_name(r));
+	if (fmt && *fmt) {
+		putchar(' ');
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+	}
+	putchar('\n');
+	return r;
+}
+
+static void check(int ok, const char *what)
+{
+	printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
+	if (!ok)
+		failures++;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	void *buf;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
+		return NULL;
+	buf = host_alloc((size_t)n);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
+		buf = NULL;
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	enum { N = 1000, BYTES = N * sizeof(float) };
+	size_t image_len = 0, total = 0, free_mem = 0, pitch = 0, gbytes = 0;
+	CUdevice dev;
+	CUcontext pctx, cur, ctx;
+	CUmodule mod, mod2;
+	CUfunction vecadd, params_fn, missing;
+	CUdeviceptr da, db, dc, dp, dglobal, dout;
+	CUstream s;
+	CUevent e1, e2;
+	CUgraph g;
+	CUgraphExec ge;
+	int v = 0, n = 0, pi = 0, answer = 0, i, ok;
+	char name[256];
+	float *ha, *hb, *hc, ms = -1;
+	unsigned char *bytes;
+	unsigned int *words;
+	void *image;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# gpu_calls (%s)\n", VARIANT);
+	image = read_file(argv[1], &image_len);
+	if (!image) {
+		fprintf(stderr, "gpu_calls: cannot read %s\n", argv[1]);
+		return 2;
+	}
+
+	say("cuInit", cuInit(0), "");
+	say("cuDriverGetVersion", cuDriverGetVersion(&v), "%d", v);
+	say("cuDeviceGetCount", cuDeviceGetCount(&n), "%d", n);
+	say("cuDeviceGet", cuDeviceGet(&dev, 0), "%d", dev);
+	say("cuDeviceGetName", cuDeviceGetName(name, sizeof(name), dev), "%s", name);
+	say("cuDeviceGetAttribute", cuDeviceGetAttribute(&pi, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
+	    "sm_count=%d", pi);
+	say("cuDeviceTotalMem", cuDeviceTotalMem(&total, dev), "%zu", total);
+	say("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(&pctx, dev), "");
+	say("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
+	say("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == pctx ? "primary" : "other");
+
+	/* A context of our own, made current and destroyed. */
+	say("cuCtxCreate", cuCtxCreate(&ctx, NULL, 0, dev), "");
+	say("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == ctx ? "created" : "other");
+	say("cuCtxSynchronize", cuCtxSynchronize(), "");
+	say("cuCtxDestroy", cuCtxDestroy(ctx), "");
+	say("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
+
+	/* Modules: from memory (the fatbin nvcc built) and from a file. */
+	say("cuModuleLoadData", cuModuleLoadData(&mod, image), "");
+	say("cuModuleGetFunction", cuModuleGetFunction(&vecadd, mod, "lake_vecadd"), "");
+	say("cuModuleGetFunction", cuModuleGetFunction(&params_fn, mod, "lake_params"), "");
+	say("cuModuleGetFunction", cuModuleGetFunction(&missing, mod, "no_such_kernel"), "");
+	say("cuFuncGetAttribute", cuFuncGetAttribute(&pi, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, vecadd),
+	    "max_threads=%d", pi);
+	say("cuModuleGetGlobal", cuModuleGetGlobal(&dglobal, &gbytes, mod, "lake_answer"), "bytes=%zu", gbytes);
+	say("cuMemcpyDtoH", cuMemcpyDtoH(&answer, dglobal, sizeof(answer)), "lake_answer=%d", answer);
+	say("cuModuleLoad", cuModuleLoad(&mod2, argv[1]), "");
+	say("cuModuleUnload", cuModuleUnload(mod2), "");
+
+	/* Memory. */
+	say("cuMemGetInfo", cuMemGetInfo(&free_mem, &total), "total=%zu", total);
+	check(free_mem > 0 && free_mem <= total, "free memory within total");
+	say("cuMemAlloc", cuMemAlloc(&da, BYTES), "");
+	say("cuMemAlloc", cuMemAlloc(&db, BYTES), "");
+	say("cuMemAlloc", cuMemAlloc(&dc, BYTES), "");
+	say("cuMemAlloc", cuMemAlloc(&dout, 3 * sizeof(unsigned long long)), "");
+	say("cuMemAllocPitch", cuMemAllocPitch(&dp, &pitch, 1000, 10, 4), "pitch=%zu", pitch);
+	ha = host_alloc(BYTES);
+	hb = host_alloc(BYTES);
+	hc = host_alloc(BYTES);
+	for (i = 0; i < N; i++) {
+		ha[i] = (float)i;
+		hb[i] = 2.0f * (float)i;
+	}
+	bytes = (unsigned char *)hc;
+	words = (unsigned int *)hc;
+	say("cuMemsetD8", cuMemsetD8(dc, 0x5a, BYTES), "");
+	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	for (ok = 1, i = 0; i < (int)BYTES; i++)
+		ok &= bytes[i] == 0x5a;
+	check(ok, "cuMemsetD8 bytes");
+	say("cuMemsetD32", cuMemsetD32(dc, 0xdeadbeef, N), "");
+	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	for (ok = 1, i = 0; i < N; i++)
+		ok &= words[i] == 0xdeadbeef;
+	check(ok, "cuMemsetD32 words");
+	say("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
+	say("cuMemcpyDtoD", cuMemcpyDtoD(db, da, BYTES), "");
+	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, db, BYTES), "");
+	check(!memcmp(hc, ha, BYTES), "HtoD then DtoD then DtoH");
+
+	/* Streams, async copies, events and a launch. */
+	say("cuStreamCreate", cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "");
+	say("cuEventCreate", cuEventCreate(&e1, CU_EVENT_DEFAULT), "");
+	say("cuEventCreate", cuEventCreate(&e2, CU_EVENT_DEFAULT), "");
+	say("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(da, ha, BYTES, s), "");
+	say("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(db, hb, BYTES, s), "");
+	say("cuEventRecord", cuEventRecord(e1, s), "");
+	{
+		int nn = N;
+		void *args[] = { &da, &db, &dc, &nn };
+
+		say("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
+	}
+	say("cuEventRecord", cuEventRecord(e2, s), "");
+	memset(hc, 0, BYTES);
+	say("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, dc, BYTES, s), "");
+	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	say("cuStreamQuery", cuStreamQuery(s), "");
+	say("cuEventSynchronize", cuEventSynchronize(e2), "");
+	say("cuEventQuery", cuEventQuery(e2), "");
+	say("cuEventElapsedTime", cuEventElapsedTime(&ms, e1, e2), "");
+	check(ms >= 0.0f && ms < 1000.0f, "elapsed time plausible");
+	for (ok = 1, i = 0; i < N; i++)
+		ok &= hc[i] == 3.0f * (float)i;
+	check(ok, "vecadd result");
+	say("cuMemsetD8Async", cuMemsetD8Async(dc, 0x11, BYTES, s), "");
+	say("cuMemsetD32Async", cuMemsetD32Async(db, 0x22222222, N, s), "");
+	say("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync(da, dc, BYTES, s), "");
+	say("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, da, BYTES, s), "");
+	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	for (ok = 1, i = 0; i < (int)BYTES; i++)
+		ok &= bytes[i] == 0x11;
+	check(ok, "async memset + DtoD + DtoH");
+
+	/* Kernel parameters of mixed sizes (8, 1, 4, 8 bytes). */
+	{
+		unsigned char c = 0xab;
+		int si = -123456;
+		unsigned long long u = 0x0123456789abcdefULL, out[3] = { 0 };
+		void *args[] = { &dout, &c, &si, &u };
+
+		say("cuLaunchKernel", cuLaunchKernel(params_fn, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), "");
+		say("cuStreamSynchronize", cuStreamSynchronize(s), "");
+		say("cuMemcpyDtoH", cuMemcpyDtoH(out, dout, sizeof(out)), "");
+		check(out[0] == 0xab && (long long)out[1] == -123456 && out[2] == u, "kernel parameter packing");
+	}
+
+	/* A CUDA graph captured from the stream. */
+	say("cuStreamBeginCapture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), "");
+	{
+		int nn = N;
+		void *args[] = { &da, &da, &dc, &nn };
+
+		say("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
+	}
+	say("cuStreamEndCapture", cuStreamEndCapture(s, &g), "");
+	say("cuGraphInstantiate", cuGraphInstantiate(&ge, g, 0), "");
+	say("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
+	say("cuGraphLaunch", cuGraphLaunch(ge, s), "");
+	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	for (ok = 1, i = 0; i < N; i++)
+		ok &= hc[i] == 2.0f * (float)i;
+	check(ok, "graph launch result");
+	say("cuGraphExecDestroy", cuGraphExecDestroy(ge), "");
+	say("cuGraphDestroy", cuGraphDestroy(g), "");
+
+	/* Errors the driver reports, passed through unchanged. */
+	say("cuMemcpyHtoD (zero bytes)", cuMemcpyHtoD(da, ha, 0), "");
+	{
+		const char *str = NULL;
+
+		say("cuGetErrorName", cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &str), "%s", str);
+		say("cuGetErrorString", cuGetErrorString(CUDA_ERROR_INVALID_VALUE, &str), "");
+		check(str && *str, "error string not empty");
+		say("cuGetErrorName (unknown code)", cuGetErrorName((CUresult)123456, &str), "");
+	}
+
+	/* Cleanup. */
+	say("cuEventDestroy", cuEventDestroy(e1), "");
+	say("cuEventDestroy", cuEventDestroy(e2), "");
+	say("cuStreamDestroy", cuStreamDestroy(s), "");
+	say("cuMemFree", cuMemFree(da), "");
+	say("cuMemFree", cuMemFree(db), "");
+	say("cuMemFree", cuMemFree(dc), "");
+	say("cuMemFree", cuMemFree(dp), "");
+	say("cuMemFree", cuMemFree(dout), "");
+	say("cuModuleUnload", cuModuleUnload(mod), "");
+	say("cuCtxSynchronize", cuCtxSynchronize(), "");
+	say("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev), "");
+	host_free(ha, BYTES);
+	host_free(hb, BYTES);
+	host_free(hc, BYTES);
+	host_free(image, image_len);
+
+	/* NVML. */
+	{
+		nvmlDevice_t nd;
+		nvmlUtilization_t util;
+		nvmlMemory_t mem;
+		nvmlProcessInfo_t procs[64];
+		unsigned int count = 0, np = 64;
+
+		printf("nvmlInit: %d\n", nvmlInit());
+		printf("nvmlDeviceGetCount: %d %u\n", nvmlDeviceGetCount(&count), count);
+		printf("nvmlDeviceGetHandleByIndex: %d\n", nvmlDeviceGetHandleByIndex(0, &nd));
+		printf("nvmlDeviceGetUtilizationRates: %d\n", nvmlDeviceGetUtilizationRates(nd, &util));
+		check(util.gpu <= 100 && util.memory <= 100, "utilization is a percentage");
+		printf("nvmlDeviceGetMemoryInfo: %d total=%llu\n", nvmlDeviceGetMemoryInfo(nd, &mem), mem.total);
+		check(mem.used <= mem.total, "used memory within total");
+		printf("nvmlDeviceGetComputeRunningProcesses: %d\n",
+		       nvmlDeviceGetComputeRunningProcesses(nd, &np, procs));
+		check(np <= 64, "process count within buffer");
+		printf("nvmlShutdown: %d\n", nvmlShutdown());
+	}
+	printf("# %d check(s) failed\n", failures);
+	return failures ? 1 : 0;
+}

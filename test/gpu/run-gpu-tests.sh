@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The gpu-labelled tests: every spec'd function through LAKE against the real
+# libcuda, compared line by line with the same calls made directly; handle
+# misuse and a client killed mid-call; the NVML conformance check where
+# nvml.h is installed.  Skips (exit 77) with a message where there is no GPU.
+# Usage: run-gpu-tests.sh BUILD_DIR [OUT_DIR]
+set -euo pipefail
+build=$(cd "$1" && pwd)
+out=${2:-$(mktemp -d)}
+mkdir -p "$out"
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+	echo "SKIPPED: no GPU on this machine (nvidia-smi lists none); the gpu tests run on a GPU machine"
+	exit 77
+fi
+
+fatbin=$build/lake_kernels.fatbin
+sock=$out/lakeD.sock
+"$build/daemon/lakeD" -f --socket "$sock" --device /dev/lake-absent --log-level info \
+	>"$out/lakeD.log" 2>&1 &
+daemon=$!
+trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || { echo "FAILED: lakeD did not open $sock"; cat "$out/lakeD.log"; exit 1; }
+export LAKE_SOCKET=$sock
+
+fail=0
+"$build/test/gpu/gpu_calls_direct" "$fatbin" >"$out/direct.txt" 2>&1 || fail=1
+"$build/test/gpu/gpu_calls_lake" "$fatbin" >"$out/lake.txt" 2>&1 || fail=1
+if diff <(tail -n +2 "$out/direct.txt") <(tail -n +2 "$out/lake.txt") >"$out/calls.diff"; then
+	echo "gpu_calls: $(grep -c ': ' "$out/lake.txt") calls and checks through LAKE match direct CUDA line for line"
+else
+	echo "FAILED: LAKE and direct CUDA differ:"
+	cat "$out/calls.diff"
+	fail=1
+fi
+grep -q FAILED "$out/lake.txt" "$out/direct.txt" && { grep FAILED "$out/lake.txt" "$out/direct.txt"; fail=1; }
+
+"$build/test/gpu/gpu_misuse" "$fatbin" >"$out/misuse.txt" 2>&1 || { fail=1; echo "FAILED: gpu_misuse"; }
+cat "$out/misuse.txt"
+
+nvml_h=""
+for d in /usr/local/cuda/include /usr/include /usr/local/cuda/targets/x86_64-linux/include; do
+	[ -f "$d/nvml.h" ] && { nvml_h=$d; break; }
+done
+if [ -n "$nvml_h" ]; then
+	if gcc -fsyntax-only -I"$nvml_h" -I"$build/gen" -I"$src/include/uapi" \
+		"$build/gen/lake_conform_nvml.c" 2>"$out/nvml-conform.txt"; then
+		echo "conformance: api-spec/nvml.yaml matches $nvml_h/nvml.h"
+	else
+		echo "FAILED: api-spec/nvml.yaml differs from $nvml_h/nvml.h:"
+		cat "$out/nvml-conform.txt"
+		fail=1
+	fi
+else
+	echo "conformance: SKIPPED for nvml.yaml: no nvml.h on this machine"
+fi
+exit $fail
