@@ -50,7 +50,14 @@ static int lake_slot_pop(struct lake_chan *ch)
 
 static void lake_slot_push(struct lake_chan *ch, u32 idx)
 {
-	ch->kslots[idx].state = LAKE_SLOT_FREE;
+	struct lake_kslot *ks = &ch->kslots[idx];
+
+	/* lakeD is done with the slot: so with what an abandoned call staged. */
+	while (ks->nheld) {
+		ks->nheld--;
+		lake_shm_free(ks->held[ks->nheld].p, ks->held[ks->nheld].len);
+	}
+	ks->state = LAKE_SLOT_FREE;
 	ch->free_stack[ch->nfree++] = idx;
 	atomic_dec(&ch->inflight);
 }
@@ -89,17 +96,46 @@ static int lake_k_begin(struct lake_transport *t, struct lake_call *call)
 		/* Every slot is in flight: wait for one (backpressure). */
 		ret = wait_event_killable_timeout(ch->slot_wq, lake_try_reserve(ch, &idx),
 						  lake_timeout_jiffies());
-		if (ret == 0)
+		if (ret == 0) {
+			atomic64_inc(&ch->stats.timeouts);
 			return LAKE_E_TIMEOUT;
-		if (ret < 0)
+		}
+		if (ret < 0) {
+			atomic64_inc(&ch->stats.interrupted);
 			return LAKE_E_INTERRUPTED;
-		if (idx < 0)
+		}
+		if (idx < 0) {
+			atomic64_inc(&ch->stats.unavailable);
 			return LAKE_E_UNAVAILABLE;
+		}
 	}
 	call->slot = ch->slots + (size_t)idx * LAKE_SLOT_SIZE;
 	call->slot_index = idx;
 	call->seq = ch->kslots[idx].seq;
 	return LAKE_OK;
+}
+
+/*
+ * A caller gives up on a published command (timeout, fatal signal): lakeD
+ * may still read the buffers staged for it in the arena and write the reply
+ * there, so they stay allocated until the slot is freed (late completion or
+ * detach) instead of going back to the arena when the caller returns, where
+ * another caller could get them and receive the late reply.  Lock held.
+ */
+static void lake_slot_hold_staging(struct lake_kslot *ks, struct lake_call *call)
+{
+	unsigned int i;
+
+	for (i = 0; i < call->nstaged && ks->nheld < ARRAY_SIZE(ks->held); i++) {
+		struct lake_staged *st = &call->staged[i];
+
+		if (!st->arena_len)
+			continue;
+		ks->held[ks->nheld].p = st->stage;
+		ks->held[ks->nheld].len = st->arena_len;
+		ks->nheld++;
+		st->arena_len = 0;	/* not lake_call_end()'s to free any more */
+	}
 }
 
 /* Spins briefly for a reply before sleeping: a round trip to a spinning
@@ -141,8 +177,8 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 
 	atomic64_inc(&ch->stats.calls[lake_stat_index(api)]);
 	trace_lake_submit(api, call->slot_index, call->seq, call->async);
-	/* Pairs with the barrier in poll_wait()'s queueing: either lakeD sees
-	 * the new tail in lake_chan_pending(), or we see it waiting. */
+	/* Pairs with the smp_mb() after poll_wait() in lake_poll(): either
+	 * lakeD sees the new tail in lake_chan_pending(), or we see it waiting. */
 	smp_mb();
 	if (wq_has_sleeper(&ch->daemon_wq))
 		wake_up_interruptible_poll(&ch->daemon_wq, EPOLLIN | EPOLLRDNORM);
@@ -157,8 +193,10 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 
 			spin_lock(&ch->lock);
 			gave_up = !ks->done && !ks->failed;
-			if (gave_up)	/* in flight until lakeD answers or goes */
+			if (gave_up) {	/* in flight until lakeD answers or goes */
 				ks->state = LAKE_SLOT_ABANDONED;
+				lake_slot_hold_staging(ks, call);
+			}
 			spin_unlock(&ch->lock);
 			if (gave_up) {
 				if (ret == 0) {

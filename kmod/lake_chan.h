@@ -30,6 +30,11 @@ struct lake_kslot {
 	u8 state;		/* enum lake_slot_state, under lake_chan.lock */
 	bool done;		/* the reply is in (SYNC -> SYNC_DONE) */
 	bool failed;		/* the daemon went away while in flight */
+	u8 nheld;		/* arena staging held for an abandoned call */
+	struct {
+		void *p;
+		u64 len;
+	} held[LAKE_MAX_STAGED];	/* freed when the slot is */
 };
 
 struct lake_stats {

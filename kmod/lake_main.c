@@ -117,6 +117,14 @@ static __poll_t lake_poll(struct file *file, poll_table *wait)
 	if (!lake_chan_is_daemon(file))
 		return EPOLLERR;
 	poll_wait(file, &lake_chan.daemon_wq, wait);
+	/*
+	 * poll_wait() queues us under the queue's lock but is no full barrier:
+	 * without one our read of the tail could pass our queueing, and a
+	 * submitter that published just then would find nobody to wake
+	 * (wq_has_sleeper() in lake_k_submit()) while we go to sleep with a
+	 * command pending.  Pairs with the smp_mb() there, as sock_poll_wait().
+	 */
+	smp_mb();
 	return lake_chan_pending() ? EPOLLIN | EPOLLRDNORM : 0;
 }
 

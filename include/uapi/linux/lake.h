@@ -144,8 +144,8 @@ struct lake_complete {
 /* Become the daemon (CAP_SYS_ADMIN; one at a time). */
 #define LAKE_IOC_ATTACH		_IOWR(LAKE_IOC_MAGIC, 0x01, struct lake_attach)
 /* Report replies written into slots; wakes their callers.  Every entry is
- * processed; the ioctl returns 0, or the first bad entry's status (-EINVAL or
- * -ENOENT), with each entry's status set. */
+ * processed and its status set; the ioctl returns 0 when all were good, else
+ * -EINVAL if any entry was malformed, else -ENOENT. */
 #define LAKE_IOC_COMPLETE	_IOWR(LAKE_IOC_MAGIC, 0x02, struct lake_complete)
 
 #endif /* _UAPI_LINUX_LAKE_H */

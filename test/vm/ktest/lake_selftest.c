@@ -12,22 +12,57 @@
  *                        every one must get -ENODEV back, none may hang
  *   fail-fast            with no daemon, a call fails at once with -ENODEV
  *   bench ITERATIONS     null round trips: median and p99 in ns
+ *   null CALLS           CALLS sequential null round trips, whatever the
+ *                        daemon does; the write fails with the first call's
+ *                        error (-ENODEV, -ETIMEDOUT, -EPROTO, ...) if any
+ *                        failed, and the result file counts them by error
+ *   dtoh BYTES           one cuMemcpyDtoH into a kmalloc'ed buffer of BYTES
+ *                        (staged through the arena when it does not fit in
+ *                        the slot); the daemon must fill it with 0x5a:
+ *                        -ETIMEDOUT, -ENODEV, -EIO (another CUDA error) or
+ *                        -EBADMSG (wrong bytes) if not
+ *   timeout MS [NULLS]   with a daemon that never answers and timeout_ms
+ *                        set to MS: NULLS (default 1) null calls must fail
+ *                        with -ETIMEDOUT, then cuDeviceGetCount with
+ *                        CUDA_ERROR_TIMEOUT and nvmlDeviceGetCount with
+ *                        NVML_ERROR_TIMEOUT, each after MS ms (not sooner,
+ *                        and not much later)
+ *
+ * /sys/kernel/debug/lake_selftest/result holds one line about the last
+ * command (the counts of `null`, the timings of `timeout`).
  */
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/uaccess.h>
 #include "lake_cuda.h"
+#include "lake_nvml.h"
 #include "lake_kernel.h"
 #include "lake_proto_gen.h"
 #include "lake_testvals.h"
 #include "lake_ktest.h"
 
 static struct dentry *lake_st_dir;
+
+/* The last command's summary (the result file); writes are serialised. */
+static DEFINE_MUTEX(lake_st_lock);
+static char lake_st_result[256];
+
+static __printf(2, 3) void lake_st_report(bool log, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vscnprintf(lake_st_result, sizeof(lake_st_result), fmt, ap);
+	va_end(ap);
+	if (log)
+		pr_info("lake_selftest: %s", lake_st_result);
+}
 
 struct lake_st_worker {
 	struct task_struct *task;
@@ -231,6 +266,122 @@ static int lake_st_bench(unsigned int n)
 	return r ? -EIO : 0;
 }
 
+/* CALLS null round trips, one after another, counting the outcomes. */
+static int lake_st_null(unsigned int calls)
+{
+	unsigned int i, ok = 0, nodev = 0, timedout = 0, proto = 0, intr = 0, other = 0;
+	int r, first = 0;
+
+	for (i = 0; i < calls; i++) {
+		r = lake_null_call();
+		switch (r) {
+		case 0:
+			ok++;
+			break;
+		case -ENODEV:
+			nodev++;
+			break;
+		case -ETIMEDOUT:
+			timedout++;
+			break;
+		case -EPROTO:
+			proto++;
+			break;
+		case -EINTR:
+			intr++;
+			break;
+		default:
+			other++;
+			break;
+		}
+		if (r && !first)
+			first = r;
+		if (r == -EINTR)
+			break;	/* killed: stop */
+	}
+	/* One call at a time is how test_ioctl drives the kernel: no log. */
+	lake_st_report(calls > 1, "null: calls=%u ok=%u enodev=%u etimedout=%u eproto=%u eintr=%u other=%u first_error=%d\n",
+		       i, ok, nodev, timedout, proto, intr, other, first);
+	return first;
+}
+
+static int lake_st_dtoh(unsigned int bytes)
+{
+	u8 *buf = kvmalloc(bytes, GFP_KERNEL);
+	unsigned int i, bad = 0;
+	CUresult r;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0xee, bytes);
+	r = cuMemcpyDtoH(buf, 0x1000, bytes);
+	switch (r) {
+	case CUDA_SUCCESS:
+		for (i = 0; i < bytes; i++)
+			bad += buf[i] != 0x5a;
+		ret = bad ? -EBADMSG : 0;
+		break;
+	case CUDA_ERROR_TIMEOUT:
+		ret = -ETIMEDOUT;
+		break;
+	case CUDA_ERROR_DEVICE_UNAVAILABLE:
+		ret = -ENODEV;
+		break;
+	default:
+		ret = -EIO;
+		break;
+	}
+	lake_st_report(false, "dtoh: bytes=%u result=%d wrong_bytes=%u\n", bytes, r, bad);
+	kvfree(buf);
+	return ret;
+}
+
+/* One call that must time out: its result and how long it took. */
+static bool lake_st_timed_out(const char *what, int r, int want, u64 t0, unsigned int ms,
+			      u64 *took_ms)
+{
+	u64 took = (ktime_get_ns() - t0) / NSEC_PER_MSEC;
+	/* Jiffies round the wait; TCG adds its own delays: allow a little
+	 * less and a second or so more than timeout_ms. */
+	bool ok = r == want && took + 20 >= ms && took <= 2ull * ms + 2000;
+
+	*took_ms = took;
+	if (!ok)
+		pr_err("lake_selftest: timeout: %s returned %d after %llu ms, expected %d after %u ms\n",
+		       what, r, took, want, ms);
+	return ok;
+}
+
+static int lake_st_timeout(unsigned int ms, unsigned int nulls)
+{
+	u64 t0, took, max_took = 0, min_took = U64_MAX;
+	unsigned int i, bad = 0, dev_count;
+	int count;
+	int r;
+
+	for (i = 0; i < nulls; i++) {
+		t0 = ktime_get_ns();
+		r = lake_null_call();
+		bad += !lake_st_timed_out("lake_null_call", r, -ETIMEDOUT, t0, ms, &took);
+		min_took = min(min_took, took);
+		max_took = max(max_took, took);
+	}
+	t0 = ktime_get_ns();
+	r = cuDeviceGetCount(&count);
+	bad += !lake_st_timed_out("cuDeviceGetCount", r, CUDA_ERROR_TIMEOUT, t0, ms, &took);
+	min_took = min(min_took, took);
+	max_took = max(max_took, took);
+	t0 = ktime_get_ns();
+	r = nvmlDeviceGetCount(&dev_count);
+	bad += !lake_st_timed_out("nvmlDeviceGetCount", r, NVML_ERROR_TIMEOUT, t0, ms, &took);
+	min_took = min(min_took, took);
+	max_took = max(max_took, took);
+	lake_st_report(true, "timeout: calls=%u timeout_ms=%u min_ms=%llu max_ms=%llu wrong=%u\n",
+		       nulls + 2, ms, min_took, max_took, bad);
+	return bad ? -EIO : 0;
+}
+
 static ssize_t lake_st_run_write(struct file *file, const char __user *ubuf,
 				 size_t len, loff_t *ppos)
 {
@@ -246,6 +397,8 @@ static ssize_t lake_st_run_write(struct file *file, const char __user *ubuf,
 	n = sscanf(cmd, "%15s %u %u", name, &a, &b);
 	if (n < 1)
 		return -EINVAL;
+	mutex_lock(&lake_st_lock);
+	lake_st_result[0] = 0;
 	if (!strcmp(name, "roundtrip")) {
 		int fails = lake_ktest_roundtrip(&ncalls);
 
@@ -260,11 +413,36 @@ static ssize_t lake_st_run_write(struct file *file, const char __user *ubuf,
 		ret = lake_st_fail_fast();
 	} else if (!strcmp(name, "bench") && n == 2) {
 		ret = lake_st_bench(a);
+	} else if (!strcmp(name, "null") && n == 2 && a && a <= 1000000) {
+		ret = lake_st_null(a);
+	} else if (!strcmp(name, "dtoh") && n == 2 && a && a <= (16u << 20)) {
+		ret = lake_st_dtoh(a);
+	} else if (!strcmp(name, "timeout") && n >= 2 && a >= 100 && a <= 60000 &&
+		   (n == 2 || b <= 64)) {
+		ret = lake_st_timeout(a, n == 3 ? b : 1);
 	} else {
-		return -EINVAL;
+		ret = -EINVAL;
 	}
+	mutex_unlock(&lake_st_lock);
 	return ret ? ret : len;
 }
+
+static ssize_t lake_st_result_read(struct file *file, char __user *ubuf, size_t len,
+				   loff_t *ppos)
+{
+	char buf[sizeof(lake_st_result)];
+
+	mutex_lock(&lake_st_lock);
+	memcpy(buf, lake_st_result, sizeof(buf));
+	mutex_unlock(&lake_st_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, strnlen(buf, sizeof(buf)));
+}
+
+static const struct file_operations lake_st_result_fops = {
+	.owner = THIS_MODULE,
+	.read = lake_st_result_read,
+	.llseek = default_llseek,
+};
 
 static const struct file_operations lake_st_run_fops = {
 	.owner = THIS_MODULE,
@@ -276,6 +454,7 @@ static int __init lake_st_init(void)
 {
 	lake_st_dir = debugfs_create_dir("lake_selftest", NULL);
 	debugfs_create_file("run", 0200, lake_st_dir, NULL, &lake_st_run_fops);
+	debugfs_create_file("result", 0400, lake_st_dir, NULL, &lake_st_result_fops);
 	return 0;
 }
 
