@@ -14,51 +14,21 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef LAKE_DIRECT
-#include <cuda.h>
-#define VARIANT "direct"
+#include "lake_gpu_util.h"
+#define VARIANT LAKE_VARIANT
 
-/* Pinned host memory: what a careful direct-CUDA program uses. */
-static void *host_alloc(size_t n)
-{
-	void *p = NULL;
-
-	return cuMemHostAlloc(&p, n, 0) == CUDA_SUCCESS ? p : NULL;
-}
-
-static void host_free(void *p, size_t n)
-{
-	(void)n;
-	cuMemFreeHost(p);
-}
-
+/* The null round trip: LAKE's is answered by lakeD without the vendor;
+ * directly, the nearest is a driver call that does not touch the GPU. */
 static int null_call(void)
 {
+#ifdef LAKE_DIRECT
 	CUcontext c;
 
 	return cuCtxGetCurrent(&c);
-}
 #else
-#include "lake_cuda.h"
-#include "liblake.h"
-#define VARIANT "lake"
-
-/* The arena: passed by offset, and lakeD has pinned it. */
-static void *host_alloc(size_t n)
-{
-	return lake_shm_alloc(n);
-}
-
-static void host_free(void *p, size_t n)
-{
-	lake_shm_free(p, n);
-}
-
-static int null_call(void)
-{
 	return lake_null_call();
-}
 #endif
+}
 
 #define CHECK(call)							\
 	do {								\
@@ -93,28 +63,12 @@ static void report(const char *test, const char *unit, double *v, int n)
 	fflush(stdout);
 }
 
-static void *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
-		return NULL;
-	buf = malloc((size_t)n);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf = NULL;
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 /* y = W2 relu(W1 x + b1) + b2 for a batch, on the GPU: 31 -> 256 -> 2. */
 static void bench_mlp(CUfunction dense, CUstream s, int batch, int iters, double *t)
 {
 	enum { IN = 31, HID = 256, OUT = 2 };
 	size_t xbytes = (size_t)batch * IN * sizeof(float), ybytes = (size_t)batch * OUT * sizeof(float);
-	float *x = host_alloc(xbytes), *y = host_alloc(ybytes), *w;
+	float *x = lake_host_alloc(xbytes), *y = lake_host_alloc(ybytes), *w;
 	CUdeviceptr dx, dh, dy, dw1, db1, dw2, db2;
 	int i, in = IN, hid = HID, out = OUT, relu = 1, linear = 0;
 	void *a1[] = { &dx, &dw1, &db1, &dh, &in, &hid, &batch, &relu };
@@ -159,15 +113,15 @@ static void bench_mlp(CUfunction dense, CUstream s, int batch, int iters, double
 	cuMemFree(db1);
 	cuMemFree(dw2);
 	cuMemFree(db2);
-	host_free(x, xbytes);
-	host_free(y, ybytes);
+	lake_host_free(x, xbytes);
+	lake_host_free(y, ybytes);
 }
 
 int main(int argc, char **argv)
 {
 	int iters = argc > 2 ? atoi(argv[2]) : 10000, i;
 	size_t image_len;
-	void *image = argc > 1 ? read_file(argv[1], &image_len) : NULL;
+	void *image = argc > 1 ? lake_read_file(argv[1], &image_len) : NULL;
 	double *t;
 	CUdevice dev;
 	CUcontext ctx;
@@ -245,7 +199,7 @@ int main(int argc, char **argv)
 	}
 	report("cuStreamSynchronize (idle)", "us", t, iters);
 
-	h4k = host_alloc(4096);
+	h4k = lake_host_alloc(4096);
 	CHECK(cuMemAlloc(&d, 4096));
 	memset(h4k, 1, 4096);
 	for (i = -iters / 10; i < iters; i++) {
@@ -257,12 +211,12 @@ int main(int argc, char **argv)
 	}
 	report("cuMemcpyHtoD 4 KiB", "us", t, iters);
 	CHECK(cuMemFree(d));
-	host_free(h4k, 4096);
+	lake_host_free(h4k, 4096);
 
 	/* Bandwidth: 64 MiB host -> GPU (LAKE: from the arena; direct: pinned). */
 	{
 		size_t n = 64u << 20;
-		void *h = host_alloc(n);
+		void *h = lake_host_alloc(n);
 		int reps = 30;
 
 		if (!h) {
@@ -280,7 +234,7 @@ int main(int argc, char **argv)
 		}
 		report("HtoD 64 MiB bandwidth", "GB/s", t, reps);
 		CHECK(cuMemFree(d));
-		host_free(h, n);
+		lake_host_free(h, n);
 	}
 
 	bench_mlp(dense, s, 1, iters, t);
@@ -293,6 +247,6 @@ int main(int argc, char **argv)
 	cuModuleUnload(mod);
 	cuDevicePrimaryCtxRelease(dev);
 	free(t);
-	free(image);
+	lake_host_free(image, image_len);
 	return 0;
 }

@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef LAKE_DIRECT
-#include <cuda.h>
-#include <dlfcn.h>
+#include "lake_gpu_util.h"
 #include "lake_nvml.h"
-#define VARIANT "direct"
+#define VARIANT LAKE_VARIANT
+
+#ifdef LAKE_DIRECT
+#include <dlfcn.h>
 
 /* NVML in-process: the vendor symbols behind the public names. */
 static void *nvml_sym(const char *name)
@@ -48,33 +49,6 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetMemoryInfo, "nvmlDeviceGetMemoryInfo",
 	(nvmlDevice_t d, nvmlMemory_t *m), (d, m))
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses, "nvmlDeviceGetComputeRunningProcesses_v3",
 	(nvmlDevice_t d, unsigned int *c, nvmlProcessInfo_t *p), (d, c, p))
-
-static void *host_alloc(size_t n)
-{
-	return malloc(n);
-}
-
-static void host_free(void *p, size_t n)
-{
-	(void)n;
-	free(p);
-}
-#else
-#include "lake_cuda.h"
-#include "lake_nvml.h"
-#include "liblake.h"
-#define VARIANT "lake"
-
-/* Host buffers in the arena: passed by offset, copied by DMA from pinned pages. */
-static void *host_alloc(size_t n)
-{
-	return lake_shm_alloc(n);
-}
-
-static void host_free(void *p, size_t n)
-{
-	lake_shm_free(p, n);
-}
 #endif
 
 static int failures;
@@ -110,22 +84,6 @@ static void check(int ok, const char *what)
 		failures++;
 }
 
-static void *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
-		return NULL;
-	buf = host_alloc((size_t)n);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf = NULL;
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 int main(int argc, char **argv)
 {
 	enum { N = 1000, BYTES = N * sizeof(float) };
@@ -152,7 +110,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# gpu_calls (%s)\n", VARIANT);
-	image = read_file(argv[1], &image_len);
+	image = lake_read_file(argv[1], &image_len);
 	if (!image) {
 		fprintf(stderr, "gpu_calls: cannot read %s\n", argv[1]);
 		return 2;
@@ -197,9 +155,9 @@ int main(int argc, char **argv)
 	say("cuMemAlloc", cuMemAlloc(&dc, BYTES), "");
 	say("cuMemAlloc", cuMemAlloc(&dout, 3 * sizeof(unsigned long long)), "");
 	say("cuMemAllocPitch", cuMemAllocPitch(&dp, &pitch, 1000, 10, 4), "pitch=%zu", pitch);
-	ha = host_alloc(BYTES);
-	hb = host_alloc(BYTES);
-	hc = host_alloc(BYTES);
+	ha = lake_host_alloc(BYTES);
+	hb = lake_host_alloc(BYTES);
+	hc = lake_host_alloc(BYTES);
 	for (i = 0; i < N; i++) {
 		ha[i] = (float)i;
 		hb[i] = 2.0f * (float)i;
@@ -311,10 +269,10 @@ int main(int argc, char **argv)
 	say("cuModuleUnload", cuModuleUnload(mod), "");
 	say("cuCtxSynchronize", cuCtxSynchronize(), "");
 	say("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev), "");
-	host_free(ha, BYTES);
-	host_free(hb, BYTES);
-	host_free(hc, BYTES);
-	host_free(image, image_len);
+	lake_host_free(ha, BYTES);
+	lake_host_free(hb, BYTES);
+	lake_host_free(hc, BYTES);
+	lake_host_free(image, image_len);
 
 	/* NVML. */
 	{

@@ -13,8 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "lake_cuda.h"
-#include "liblake.h"
+#include "lake_gpu_util.h"
 
 static int failures;
 
@@ -27,21 +26,6 @@ static void expect(const char *what, CUresult got, CUresult want)
 	printf("%-52s %s%s%s\n", what, g ? g : "?", got == want ? "" : " (expected ", got == want ? "" : w);
 	if (got != want)
 		failures++;
-}
-
-static void *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET))
-		return NULL;
-	buf = lake_shm_alloc((size_t)n);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf = NULL;
-	fclose(f);
-	return buf;
 }
 
 /* A client that takes 4 GiB of GPU memory and dies (SIGKILL) mid-work. */
@@ -72,13 +56,14 @@ int main(int argc, char **argv)
 	CUdeviceptr d;
 	size_t free0, free1, free2, total;
 	void *image;
+	size_t image_len;
 	int pipefd[2], i, n;
 	pid_t child;
 	char c;
 
 	if (argc == 3 && !strcmp(argv[1], "--doomed"))
 		doomed_client(atoi(argv[2]));	/* a fresh process: its own connection */
-	if (argc != 2 || !(image = read_file(argv[1]))) {
+	if (argc != 2 || !(image = lake_read_file(argv[1], &image_len))) {
 		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
 		return 2;
 	}

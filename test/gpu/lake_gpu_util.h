@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * What the GPU tests and the benchmark share: host memory of the right kind
+ * for each variant, and reading the kernels' fatbin.  Each program is built
+ * twice: with -DLAKE_DIRECT against libcuda, without it against liblake.
+ */
+#ifndef LAKE_GPU_UTIL_H
+#define LAKE_GPU_UTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef LAKE_DIRECT
+#include <cuda.h>
+#define LAKE_VARIANT "direct"
+
+/* Pinned host memory: what a careful direct-CUDA program copies from. */
+static inline void *lake_host_alloc(size_t n)
+{
+	void *p = NULL;
+
+	return cuMemHostAlloc(&p, n, 0) == CUDA_SUCCESS ? p : NULL;
+}
+
+static inline void lake_host_free(void *p, size_t n)
+{
+	(void)n;
+	cuMemFreeHost(p);
+}
+#else
+#include "lake_cuda.h"
+#include "liblake.h"
+#define LAKE_VARIANT "lake"
+
+/* The arena: passed by offset, and lakeD has pinned it. */
+static inline void *lake_host_alloc(size_t n)
+{
+	return lake_shm_alloc(n);
+}
+
+static inline void lake_host_free(void *p, size_t n)
+{
+	lake_shm_free(p, n);
+}
+#endif
+
+/* The whole file in host memory from lake_host_alloc(); NULL on error. */
+static inline void *lake_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	void *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET)) {
+		buf = lake_host_alloc((size_t)n);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			lake_host_free(buf, (size_t)n);
+			buf = NULL;
+		}
+		*len = (size_t)n;
+	}
+	fclose(f);
+	return buf;
+}
+
+#endif /* LAKE_GPU_UTIL_H */
