@@ -5,9 +5,10 @@
  * libraries (libcuda, NVML) through lakeD's server core and the generated
  * dispatch table.
  *
- * Threads: one today, serving the kernel's channel (and owning the CUDA
- * context).  Each user-space client of liblake will get its own channel and
- * thread running the same lake_serve(); the stop eventfd below wakes them all.
+ * Threads: the main one serves the kernel's channel (or, without /dev/lake,
+ * waits for a stop); a listener thread accepts user-space clients of liblake
+ * on a UNIX socket, and each client gets its own channel and thread running
+ * the same lake_serve() (lake_uchan.c).  The stop eventfd below wakes them all.
  *
  * Built with LAKED_FAKE_VENDOR this is lakeD-fake: the same daemon over the
  * recording TEST DOUBLE of the vendor libraries, for VM tests without a GPU.
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -29,6 +31,7 @@
 #include "lake_config.h"
 #include "lake_kchan.h"
 #include "lake_log.h"
+#include "lake_uchan.h"
 #include "lake_vendor.h"
 #ifdef LAKED_FAKE_VENDOR
 #include "lake_fake.h"
@@ -73,7 +76,7 @@ static void lake_signals(void)
 	sa.sa_flags = SA_RESETHAND;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* for the user clients' sockets to come */
+	signal(SIGPIPE, SIG_IGN);	/* the user clients' sockets */
 }
 
 /*
@@ -168,17 +171,27 @@ static int lake_check(void)
 	return gpu && pinned ? 0 : LAKED_EXIT_ERROR;
 }
 
+/* Without the kernel channel: sleep until a stop is asked. */
+static void lake_wait_for_stop(void)
+{
+	struct pollfd p = { .fd = lake_stop_fd, .events = POLLIN };
+
+	while (!atomic_load(&lake_stop))
+		poll(&p, 1, -1);
+}
+
 int main(int argc, char **argv)
 {
 	struct lake_serve_opts opts = { .stop = &lake_stop };
 	struct lake_serve_stats stats = { 0 };
 	struct lake_vendor_state v;
-	struct lake_srv_conn *conn;
+	struct lake_srv_conn *conn = NULL;
+	struct lake_uchan_server *users = NULL;
 	struct lake_config cfg;
 	struct lake_kchan k;
 	enum lake_config_result cr;
-	int report_fd = -1, rc, sig;
-	bool pinned;
+	int report_fd = -1, rc = 0, sig;
+	bool pinned = false, kernel = true;
 	char err[600];
 
 	lake_log_init(LAKED_PROG);
@@ -220,8 +233,6 @@ int main(int argc, char **argv)
 		return lake_check();
 	if (cfg.config[0])
 		lake_info("settings from %s", cfg.config);
-	if (cfg.socket[0])
-		lake_info("socket %s: reserved for user-space clients, not served yet", cfg.socket);
 
 	if (!cfg.foreground) {
 		report_fd = lake_detach();
@@ -235,38 +246,78 @@ int main(int argc, char **argv)
 	}
 	lake_signals();
 
-	/* Attach first: a refused attach is reported alone, before any GPU work. */
-	if (lake_kchan_open(&k, cfg.device, lake_stop_fd))
+	/*
+	 * Attach first: a refused attach is reported alone, before any GPU work.
+	 * Without lake.ko (no device file) lakeD still serves user-space
+	 * clients, if it has a socket.
+	 */
+	memset(&k, 0, sizeof(k));
+	k.fd = -1;
+	if (cfg.socket[0] && access(cfg.device, F_OK) && errno == ENOENT) {
+		lake_warn("%s missing: is lake.ko loaded? (modprobe lake) -- serving user-space "
+			  "clients only, on %s", cfg.device, cfg.socket);
+		kernel = false;
+	} else if (lake_kchan_open(&k, cfg.device, lake_stop_fd)) {
 		return LAKED_EXIT_ERROR;
+	}
 	lake_vendor_load(&v);
 	lake_vendor_gpu_init(&v);	/* makes device 0's primary context current here */
-	pinned = lake_vendor_pin(&v, k.chan.ring.arena, k.chan.ring.arena_size, "arena");
-	conn = lake_srv_conn_new(&v.vendors, k.chan.ring.arena, k.chan.ring.arena_size);
-	if (!conn) {
-		lake_err("no memory for the kernel's client connection");
-		rc = -ENOMEM;
-		goto out;
-	}
 	opts.spin_us = cfg.spin_us;
-	lake_info("serving %s: spin %u us after each command, then sleep", k.chan.name,
-		  cfg.spin_us);
+	if (kernel) {
+		pinned = lake_vendor_pin(&v, k.chan.ring.arena, k.chan.ring.arena_size, "arena");
+		conn = lake_srv_conn_new(&v.vendors, k.chan.ring.arena, k.chan.ring.arena_size);
+		if (!conn) {
+			lake_err("no memory for the kernel's client connection");
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (cfg.socket[0]) {
+		struct lake_uchan_opts uo = {
+			.path = cfg.socket,
+			.mode = cfg.socket_mode,
+			.group = LAKE_SOCKET_GROUP,
+			.spin_us = cfg.spin_us,
+			.stop = &lake_stop,
+			.stop_fd = lake_stop_fd,
+			.vendor = &v,
+		};
+
+		rc = lake_uchan_start(&users, &uo);
+		if (rc && !kernel)
+			goto out;	/* neither channel: nothing to serve */
+		if (rc)
+			lake_warn("not serving user-space clients: the socket is unusable");
+		rc = 0;
+	}
+	if (kernel)
+		lake_info("serving %s: spin %u us after each command, then sleep", k.chan.name,
+			  cfg.spin_us);
 	if (report_fd >= 0)
 		lake_detach_done(report_fd);
 
-	rc = lake_serve(&k.chan, conn, &opts, &stats);
+	if (kernel)
+		rc = lake_serve(&k.chan, conn, &opts, &stats);
+	else
+		lake_wait_for_stop();
 
 	sig = atomic_load(&lake_stop);
 	if (sig)
 		lake_info("%s: shutting down", strsignal(sig));
-	lake_info("served %llu commands (%llu completion reports, %llu sleeps%s)",
-		  (unsigned long long)stats.commands, (unsigned long long)stats.completes,
-		  (unsigned long long)stats.waits, stats.bad_index ? ", bad queue entries" : "");
+	/* User clients first: each one's CUDA resources are freed. */
+	lake_uchan_stop(users);
+	if (kernel)
+		lake_info("served %llu commands (%llu completion reports, %llu sleeps%s)",
+			  (unsigned long long)stats.commands, (unsigned long long)stats.completes,
+			  (unsigned long long)stats.waits,
+			  stats.bad_index ? ", bad queue entries" : "");
 	/* Frees what the kernel's clients left (their CUDA resources). */
 	lake_srv_conn_free(conn);
 out:
 	if (pinned)
 		lake_vendor_unpin(&v, k.chan.ring.arena);
-	lake_kchan_close(&k);	/* the kernel fails the calls still pending */
+	if (kernel)
+		lake_kchan_close(&k);	/* the kernel fails the calls still pending */
 	lake_vendor_unload(&v);
 	close(lake_stop_fd);
 	return rc ? LAKED_EXIT_ERROR : 0;

@@ -16,6 +16,8 @@ void lake_config_defaults(struct lake_config *c)
 	snprintf(c->device, sizeof(c->device), "%s", LAKE_DEFAULT_DEVICE);
 	c->spin_us = LAKE_DEFAULT_SPIN_US;
 	c->log_level = LAKE_LOG_INFO;
+	snprintf(c->socket, sizeof(c->socket), "%s", LAKE_DEFAULT_SOCKET);
+	c->socket_mode = LAKE_DEFAULT_SOCKET_MODE;
 }
 
 static void lake_cfg_err(char *err, size_t errlen, const char *fmt, ...)
@@ -77,6 +79,31 @@ static int lake_set_level(struct lake_config *c, const char *val, char *err, siz
 	return 0;
 }
 
+/* "socket = none" (or off): no user-space clients. */
+static int lake_set_socket(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	if (!strcmp(val, "none") || !strcmp(val, "off")) {
+		c->socket[0] = 0;
+		return 0;
+	}
+	return lake_set_path(c->socket, val, "socket", err, errlen);
+}
+
+static int lake_set_mode(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(val, &end, 8);
+	if (!isdigit((unsigned char)val[0]) || *end || errno || v > 0777) {
+		lake_cfg_err(err, errlen, "socket_mode: '%s' is not an octal mode 0..0777", val);
+		return -1;
+	}
+	c->socket_mode = (unsigned int)v;
+	return 0;
+}
+
 /* Applies one setting; the keys of the config file. */
 static int lake_config_set(struct lake_config *c, const char *key, const char *val,
 			   char *err, size_t errlen)
@@ -87,9 +114,12 @@ static int lake_config_set(struct lake_config *c, const char *key, const char *v
 		return lake_set_spin(c, val, err, errlen);
 	if (!strcmp(key, "log_level"))
 		return lake_set_level(c, val, err, errlen);
-	if (!strcmp(key, "socket"))	/* reserved for user clients: accepted, unused */
-		return lake_set_path(c->socket, val, "socket", err, errlen);
-	lake_cfg_err(err, errlen, "unknown key '%s' (known: device, spin_us, log_level, socket)", key);
+	if (!strcmp(key, "socket"))
+		return lake_set_socket(c, val, err, errlen);
+	if (!strcmp(key, "socket_mode"))
+		return lake_set_mode(c, val, err, errlen);
+	lake_cfg_err(err, errlen, "unknown key '%s' (known: device, spin_us, log_level, socket, "
+		     "socket_mode)", key);
 	return -1;
 }
 
@@ -193,6 +223,9 @@ struct lake_opt {
 static const struct lake_opt lake_opts[] = {
 	{ "device", 'd', true, "device", LAKE_CONFIG_OK },
 	{ "spin-us", 0, true, "spin_us", LAKE_CONFIG_OK },
+	{ "socket", 's', true, "socket", LAKE_CONFIG_OK },
+	{ "no-socket", 0, false, NULL, LAKE_CONFIG_OK },
+	{ "socket-mode", 0, true, "socket_mode", LAKE_CONFIG_OK },
 	{ "config", 'c', true, NULL, LAKE_CONFIG_OK },
 	{ "log-level", 'l', true, "log_level", LAKE_CONFIG_OK },
 	{ "foreground", 'f', false, NULL, LAKE_CONFIG_OK },
@@ -269,6 +302,10 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 			c->foreground = true;
 			continue;
 		}
+		if (!strcmp(o->name, "no-socket")) {
+			c->socket[0] = 0;
+			continue;
+		}
 		if (!strcmp(o->name, "fake-verify")) {
 			c->fake_verify = true;
 			continue;
@@ -312,9 +349,16 @@ void lake_config_usage(FILE *f, const char *prog)
 	fprintf(f,
 "Usage: %s [OPTION]...\n"
 "LAKE's daemon: executes the CUDA Driver API calls of Linux kernel code\n"
-"(lake.ko, through %s) with the vendor libraries.\n"
+"(lake.ko, through %s) and of user-space programs (liblake, through a UNIX\n"
+"socket) with the vendor libraries.\n"
 "\n"
-"  -d, --device PATH      the kernel channel's device (default %s)\n"
+"  -d, --device PATH      the kernel channel's device (default %s); when it is\n"
+"                         missing, lakeD serves user-space clients only\n"
+"  -s, --socket PATH      the socket user-space clients connect to (default\n"
+"                         %s; 'none': no user-space clients)\n"
+"      --no-socket        the same as --socket none\n"
+"      --socket-mode MODE its permissions, octal (default %04o; group '%s'\n"
+"                         where that group exists)\n"
 "      --spin-us N        after the last command, spin N microseconds before\n"
 "                         sleeping (default %u; 0: always sleep)\n"
 "  -c, --config FILE      read settings from FILE (default %s,\n"
@@ -331,11 +375,12 @@ void lake_config_usage(FILE *f, const char *prog)
 "  -V, --version          show the version, protocol version and spec hash\n"
 "\n"
 "Config file keys (key = value, '#' comments): device, spin_us, log_level,\n"
-"socket (reserved for user-space clients; accepted, unused). The command line\n"
-"overrides the file.\n"
+"socket, socket_mode. The command line overrides the file.\n"
 "\n"
 "Exit status: 0 after SIGTERM/SIGINT, 1 on an error (attach refused, device\n"
-"gone), 2 on a usage or config error.\n",
-		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SPIN_US,
+"gone, neither the device nor the socket usable), 2 on a usage or config\n"
+"error.\n",
+		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SOCKET,
+		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_DEFAULT_SPIN_US,
 		LAKE_DEFAULT_CONFIG);
 }

@@ -9,9 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "lake_uring.h"
 
 #define LAKE_DEFAULT_DEVICE	"/dev/lake"
 #define LAKE_DEFAULT_CONFIG	"/etc/lake/lakeD.conf"
+#define LAKE_DEFAULT_SOCKET	LAKE_URING_DEFAULT_SOCKET
+#define LAKE_DEFAULT_SOCKET_MODE	0660u
+#define LAKE_SOCKET_GROUP	"lake"	/* the socket's group, where that group exists */
 #define LAKE_DEFAULT_SPIN_US	50u
 #define LAKE_MAX_SPIN_US	1000000u	/* one second */
 #define LAKE_CONFIG_PATH_MAX	256
@@ -20,7 +24,8 @@ struct lake_config {
 	char device[LAKE_CONFIG_PATH_MAX];	/* the kernel channel's device */
 	unsigned int spin_us;			/* spin this long after the last command; 0: never */
 	int log_level;				/* enum lake_log_level */
-	char socket[LAKE_CONFIG_PATH_MAX];	/* reserved: the UNIX socket for user clients */
+	char socket[LAKE_CONFIG_PATH_MAX];	/* the UNIX socket for user clients ("": none) */
+	unsigned int socket_mode;		/* its permissions */
 	bool foreground;			/* don't detach from the terminal */
 	bool fake_verify;			/* lakeD-fake only: the fakes check their inputs */
 	char config[LAKE_CONFIG_PATH_MAX];	/* the config file read ("" when none) */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include "lake_server.h"
 
 /*
@@ -40,6 +42,7 @@ struct lake_srv_conn {
 	__u32 *hash;		/* (type, value) -> index + 1; 0 empty, TOMB deleted */
 	__u32 hash_cap, hash_used;
 	__u64 births;
+	__u32 gen_base;		/* random: tokens of an earlier connection never match */
 	struct lake_sticky *sticky;
 	unsigned int nsticky, sticky_cap;
 };
@@ -56,6 +59,8 @@ struct lake_srv_conn *lake_srv_conn_new(const struct lake_vendors *vendors,
 	c->vendors = vendors;
 	c->arena = arena;
 	c->arena_size = arena ? arena_size : 0;
+	if (getrandom(&c->gen_base, sizeof(c->gen_base), GRND_NONBLOCK) != sizeof(c->gen_base))
+		c->gen_base = (__u32)time(NULL) ^ (__u32)(uintptr_t)c;
 	return c;
 }
 
@@ -173,6 +178,7 @@ static struct lake_res *lake_res_new(struct lake_srv_conn *c, unsigned int type,
 			c->res_cap = cap;
 		}
 		index = c->nres++;
+		c->res[index].gen = c->gen_base + index;
 	}
 	r = &c->res[index];
 	r->type = (__u16)type;

@@ -924,6 +924,38 @@ START_TEST(test_config_args)
 }
 END_TEST
 
+START_TEST(test_config_socket)
+{
+	struct lake_config c;
+	char err[600];
+	char *path = t_tmpfile("socket = /tmp/x.sock\nsocket_mode = 0666\n");
+
+	/* Served by default, on the standard path, mode 0660. */
+	lake_config_defaults(&c);
+	ck_assert_str_eq(c.socket, "/run/lake/lakeD.sock");
+	ck_assert_uint_eq(c.socket_mode, 0660);
+	ck_assert_int_eq(lake_config_load_file(&c, path, true, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.socket, "/tmp/x.sock");
+	ck_assert_uint_eq(c.socket_mode, 0666);
+	ck_assert_int_eq(FROM_ARGS(&c, "--socket", "/tmp/y.sock", "--socket-mode=600"),
+			 LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.socket, "/tmp/y.sock");
+	ck_assert_uint_eq(c.socket_mode, 0600);
+	ck_assert_int_eq(FROM_ARGS(&c, "-s", "/tmp/z.sock"), LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.socket, "/tmp/z.sock");
+	/* Off: --no-socket, --socket none, socket = off. */
+	ck_assert_int_eq(FROM_ARGS(&c, "--no-socket"), LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.socket, "");
+	ck_assert_int_eq(FROM_ARGS(&c, "--socket", "none"), LAKE_CONFIG_OK);
+	ck_assert_str_eq(c.socket, "");
+	unlink(path);
+	t_bad_file("socket = off\nsocket_mode = 8\n", "socket_mode: '8'");
+	t_bad_file("socket =\n", "socket: empty path");
+	ck_assert_int_eq(FROM_ARGS(&c, "--socket-mode", "rw"), LAKE_CONFIG_ERROR);
+	ck_assert_int_eq(FROM_ARGS(&c, "--no-socket=1"), LAKE_CONFIG_ERROR);
+}
+END_TEST
+
 START_TEST(test_log_levels)
 {
 	ck_assert_int_eq(lake_log_level_parse("error"), LAKE_LOG_ERROR);
@@ -961,6 +993,7 @@ static Suite *lakeD_suite(void)
 	tcase_add_test(config, test_config_defaults_and_file);
 	tcase_add_test(config, test_config_file_errors);
 	tcase_add_test(config, test_config_args);
+	tcase_add_test(config, test_config_socket);
 	tcase_add_test(config, test_log_levels);
 	suite_add_tcase(s, serve);
 	suite_add_tcase(s, ring);

@@ -247,6 +247,6 @@ int main(int argc, char **argv)
 	cuModuleUnload(mod);
 	cuDevicePrimaryCtxRelease(dev);
 	free(t);
-	lake_host_free(image, image_len);
+	free(image);
 	return 0;
 }

@@ -77,6 +77,13 @@ static CUresult say(const char *name, CUresult r, const char *fmt, ...)
 	return r;
 }
 
+/* The call runs before its outputs are printed (argument order is unspecified). */
+#define SAY(name, call, ...)					\
+	do {							\
+		CUresult r_ = (call);				\
+		say(name, r_, __VA_ARGS__);			\
+	} while (0)
+
 static void check(int ok, const char *what)
 {
 	printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
@@ -116,45 +123,45 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	say("cuInit", cuInit(0), "");
-	say("cuDriverGetVersion", cuDriverGetVersion(&v), "%d", v);
-	say("cuDeviceGetCount", cuDeviceGetCount(&n), "%d", n);
-	say("cuDeviceGet", cuDeviceGet(&dev, 0), "%d", dev);
-	say("cuDeviceGetName", cuDeviceGetName(name, sizeof(name), dev), "%s", name);
-	say("cuDeviceGetAttribute", cuDeviceGetAttribute(&pi, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
+	SAY("cuInit", cuInit(0), "");
+	SAY("cuDriverGetVersion", cuDriverGetVersion(&v), "%d", v);
+	SAY("cuDeviceGetCount", cuDeviceGetCount(&n), "%d", n);
+	SAY("cuDeviceGet", cuDeviceGet(&dev, 0), "%d", dev);
+	SAY("cuDeviceGetName", cuDeviceGetName(name, sizeof(name), dev), "%s", name);
+	SAY("cuDeviceGetAttribute", cuDeviceGetAttribute(&pi, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev),
 	    "sm_count=%d", pi);
-	say("cuDeviceTotalMem", cuDeviceTotalMem(&total, dev), "%zu", total);
-	say("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(&pctx, dev), "");
-	say("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
-	say("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == pctx ? "primary" : "other");
+	SAY("cuDeviceTotalMem", cuDeviceTotalMem(&total, dev), "%zu", total);
+	SAY("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(&pctx, dev), "");
+	SAY("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
+	SAY("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == pctx ? "primary" : "other");
 
 	/* A context of our own, made current and destroyed. */
-	say("cuCtxCreate", cuCtxCreate(&ctx, NULL, 0, dev), "");
-	say("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == ctx ? "created" : "other");
-	say("cuCtxSynchronize", cuCtxSynchronize(), "");
-	say("cuCtxDestroy", cuCtxDestroy(ctx), "");
-	say("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
+	SAY("cuCtxCreate", cuCtxCreate(&ctx, NULL, 0, dev), "");
+	SAY("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == ctx ? "created" : "other");
+	SAY("cuCtxSynchronize", cuCtxSynchronize(), "");
+	SAY("cuCtxDestroy", cuCtxDestroy(ctx), "");
+	SAY("cuCtxSetCurrent", cuCtxSetCurrent(pctx), "");
 
 	/* Modules: from memory (the fatbin nvcc built) and from a file. */
-	say("cuModuleLoadData", cuModuleLoadData(&mod, image), "");
-	say("cuModuleGetFunction", cuModuleGetFunction(&vecadd, mod, "lake_vecadd"), "");
-	say("cuModuleGetFunction", cuModuleGetFunction(&params_fn, mod, "lake_params"), "");
-	say("cuModuleGetFunction", cuModuleGetFunction(&missing, mod, "no_such_kernel"), "");
-	say("cuFuncGetAttribute", cuFuncGetAttribute(&pi, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, vecadd),
+	SAY("cuModuleLoadData", cuModuleLoadData(&mod, image), "");
+	SAY("cuModuleGetFunction", cuModuleGetFunction(&vecadd, mod, "lake_vecadd"), "");
+	SAY("cuModuleGetFunction", cuModuleGetFunction(&params_fn, mod, "lake_params"), "");
+	SAY("cuModuleGetFunction", cuModuleGetFunction(&missing, mod, "no_such_kernel"), "");
+	SAY("cuFuncGetAttribute", cuFuncGetAttribute(&pi, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, vecadd),
 	    "max_threads=%d", pi);
-	say("cuModuleGetGlobal", cuModuleGetGlobal(&dglobal, &gbytes, mod, "lake_answer"), "bytes=%zu", gbytes);
-	say("cuMemcpyDtoH", cuMemcpyDtoH(&answer, dglobal, sizeof(answer)), "lake_answer=%d", answer);
-	say("cuModuleLoad", cuModuleLoad(&mod2, argv[1]), "");
-	say("cuModuleUnload", cuModuleUnload(mod2), "");
+	SAY("cuModuleGetGlobal", cuModuleGetGlobal(&dglobal, &gbytes, mod, "lake_answer"), "bytes=%zu", gbytes);
+	SAY("cuMemcpyDtoH", cuMemcpyDtoH(&answer, dglobal, sizeof(answer)), "lake_answer=%d", answer);
+	SAY("cuModuleLoad", cuModuleLoad(&mod2, argv[1]), "");
+	SAY("cuModuleUnload", cuModuleUnload(mod2), "");
 
 	/* Memory. */
-	say("cuMemGetInfo", cuMemGetInfo(&free_mem, &total), "total=%zu", total);
+	SAY("cuMemGetInfo", cuMemGetInfo(&free_mem, &total), "total=%zu", total);
 	check(free_mem > 0 && free_mem <= total, "free memory within total");
-	say("cuMemAlloc", cuMemAlloc(&da, BYTES), "");
-	say("cuMemAlloc", cuMemAlloc(&db, BYTES), "");
-	say("cuMemAlloc", cuMemAlloc(&dc, BYTES), "");
-	say("cuMemAlloc", cuMemAlloc(&dout, 3 * sizeof(unsigned long long)), "");
-	say("cuMemAllocPitch", cuMemAllocPitch(&dp, &pitch, 1000, 10, 4), "pitch=%zu", pitch);
+	SAY("cuMemAlloc", cuMemAlloc(&da, BYTES), "");
+	SAY("cuMemAlloc", cuMemAlloc(&db, BYTES), "");
+	SAY("cuMemAlloc", cuMemAlloc(&dc, BYTES), "");
+	SAY("cuMemAlloc", cuMemAlloc(&dout, 3 * sizeof(unsigned long long)), "");
+	SAY("cuMemAllocPitch", cuMemAllocPitch(&dp, &pitch, 1000, 10, 4), "pitch=%zu", pitch);
 	ha = lake_host_alloc(BYTES);
 	hb = lake_host_alloc(BYTES);
 	hc = lake_host_alloc(BYTES);
@@ -164,51 +171,51 @@ int main(int argc, char **argv)
 	}
 	bytes = (unsigned char *)hc;
 	words = (unsigned int *)hc;
-	say("cuMemsetD8", cuMemsetD8(dc, 0x5a, BYTES), "");
-	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	SAY("cuMemsetD8", cuMemsetD8(dc, 0x5a, BYTES), "");
+	SAY("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
 	for (ok = 1, i = 0; i < (int)BYTES; i++)
 		ok &= bytes[i] == 0x5a;
 	check(ok, "cuMemsetD8 bytes");
-	say("cuMemsetD32", cuMemsetD32(dc, 0xdeadbeef, N), "");
-	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	SAY("cuMemsetD32", cuMemsetD32(dc, 0xdeadbeef, N), "");
+	SAY("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
 	for (ok = 1, i = 0; i < N; i++)
 		ok &= words[i] == 0xdeadbeef;
 	check(ok, "cuMemsetD32 words");
-	say("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
-	say("cuMemcpyDtoD", cuMemcpyDtoD(db, da, BYTES), "");
-	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, db, BYTES), "");
+	SAY("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
+	SAY("cuMemcpyDtoD", cuMemcpyDtoD(db, da, BYTES), "");
+	SAY("cuMemcpyDtoH", cuMemcpyDtoH(hc, db, BYTES), "");
 	check(!memcmp(hc, ha, BYTES), "HtoD then DtoD then DtoH");
 
 	/* Streams, async copies, events and a launch. */
-	say("cuStreamCreate", cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "");
-	say("cuEventCreate", cuEventCreate(&e1, CU_EVENT_DEFAULT), "");
-	say("cuEventCreate", cuEventCreate(&e2, CU_EVENT_DEFAULT), "");
-	say("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(da, ha, BYTES, s), "");
-	say("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(db, hb, BYTES, s), "");
-	say("cuEventRecord", cuEventRecord(e1, s), "");
+	SAY("cuStreamCreate", cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "");
+	SAY("cuEventCreate", cuEventCreate(&e1, CU_EVENT_DEFAULT), "");
+	SAY("cuEventCreate", cuEventCreate(&e2, CU_EVENT_DEFAULT), "");
+	SAY("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(da, ha, BYTES, s), "");
+	SAY("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync(db, hb, BYTES, s), "");
+	SAY("cuEventRecord", cuEventRecord(e1, s), "");
 	{
 		int nn = N;
 		void *args[] = { &da, &db, &dc, &nn };
 
-		say("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
+		SAY("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
 	}
-	say("cuEventRecord", cuEventRecord(e2, s), "");
+	SAY("cuEventRecord", cuEventRecord(e2, s), "");
 	memset(hc, 0, BYTES);
-	say("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, dc, BYTES, s), "");
-	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
-	say("cuStreamQuery", cuStreamQuery(s), "");
-	say("cuEventSynchronize", cuEventSynchronize(e2), "");
-	say("cuEventQuery", cuEventQuery(e2), "");
-	say("cuEventElapsedTime", cuEventElapsedTime(&ms, e1, e2), "");
+	SAY("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, dc, BYTES, s), "");
+	SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	SAY("cuStreamQuery", cuStreamQuery(s), "");
+	SAY("cuEventSynchronize", cuEventSynchronize(e2), "");
+	SAY("cuEventQuery", cuEventQuery(e2), "");
+	SAY("cuEventElapsedTime", cuEventElapsedTime(&ms, e1, e2), "");
 	check(ms >= 0.0f && ms < 1000.0f, "elapsed time plausible");
 	for (ok = 1, i = 0; i < N; i++)
 		ok &= hc[i] == 3.0f * (float)i;
 	check(ok, "vecadd result");
-	say("cuMemsetD8Async", cuMemsetD8Async(dc, 0x11, BYTES, s), "");
-	say("cuMemsetD32Async", cuMemsetD32Async(db, 0x22222222, N, s), "");
-	say("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync(da, dc, BYTES, s), "");
-	say("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, da, BYTES, s), "");
-	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	SAY("cuMemsetD8Async", cuMemsetD8Async(dc, 0x11, BYTES, s), "");
+	SAY("cuMemsetD32Async", cuMemsetD32Async(db, 0x22222222, N, s), "");
+	SAY("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync(da, dc, BYTES, s), "");
+	SAY("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync(hc, da, BYTES, s), "");
+	SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
 	for (ok = 1, i = 0; i < (int)BYTES; i++)
 		ok &= bytes[i] == 0x11;
 	check(ok, "async memset + DtoD + DtoH");
@@ -220,59 +227,59 @@ int main(int argc, char **argv)
 		unsigned long long u = 0x0123456789abcdefULL, out[3] = { 0 };
 		void *args[] = { &dout, &c, &si, &u };
 
-		say("cuLaunchKernel", cuLaunchKernel(params_fn, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), "");
-		say("cuStreamSynchronize", cuStreamSynchronize(s), "");
-		say("cuMemcpyDtoH", cuMemcpyDtoH(out, dout, sizeof(out)), "");
+		SAY("cuLaunchKernel", cuLaunchKernel(params_fn, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), "");
+		SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
+		SAY("cuMemcpyDtoH", cuMemcpyDtoH(out, dout, sizeof(out)), "");
 		check(out[0] == 0xab && (long long)out[1] == -123456 && out[2] == u, "kernel parameter packing");
 	}
 
 	/* A CUDA graph captured from the stream. */
-	say("cuStreamBeginCapture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), "");
+	SAY("cuStreamBeginCapture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), "");
 	{
 		int nn = N;
 		void *args[] = { &da, &da, &dc, &nn };
 
-		say("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
+		SAY("cuLaunchKernel", cuLaunchKernel(vecadd, (N + 255) / 256, 1, 1, 256, 1, 1, 0, s, args, NULL), "");
 	}
-	say("cuStreamEndCapture", cuStreamEndCapture(s, &g), "");
-	say("cuGraphInstantiate", cuGraphInstantiate(&ge, g, 0), "");
-	say("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
-	say("cuGraphLaunch", cuGraphLaunch(ge, s), "");
-	say("cuStreamSynchronize", cuStreamSynchronize(s), "");
-	say("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
+	SAY("cuStreamEndCapture", cuStreamEndCapture(s, &g), "");
+	SAY("cuGraphInstantiate", cuGraphInstantiate(&ge, g, 0), "");
+	SAY("cuMemcpyHtoD", cuMemcpyHtoD(da, ha, BYTES), "");
+	SAY("cuGraphLaunch", cuGraphLaunch(ge, s), "");
+	SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	SAY("cuMemcpyDtoH", cuMemcpyDtoH(hc, dc, BYTES), "");
 	for (ok = 1, i = 0; i < N; i++)
 		ok &= hc[i] == 2.0f * (float)i;
 	check(ok, "graph launch result");
-	say("cuGraphExecDestroy", cuGraphExecDestroy(ge), "");
-	say("cuGraphDestroy", cuGraphDestroy(g), "");
+	SAY("cuGraphExecDestroy", cuGraphExecDestroy(ge), "");
+	SAY("cuGraphDestroy", cuGraphDestroy(g), "");
 
 	/* Errors the driver reports, passed through unchanged. */
-	say("cuMemcpyHtoD (zero bytes)", cuMemcpyHtoD(da, ha, 0), "");
+	SAY("cuMemcpyHtoD (zero bytes)", cuMemcpyHtoD(da, ha, 0), "");
 	{
 		const char *str = NULL;
 
-		say("cuGetErrorName", cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &str), "%s", str);
-		say("cuGetErrorString", cuGetErrorString(CUDA_ERROR_INVALID_VALUE, &str), "");
+		SAY("cuGetErrorName", cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &str), "%s", str);
+		SAY("cuGetErrorString", cuGetErrorString(CUDA_ERROR_INVALID_VALUE, &str), "");
 		check(str && *str, "error string not empty");
-		say("cuGetErrorName (unknown code)", cuGetErrorName((CUresult)123456, &str), "");
+		SAY("cuGetErrorName (unknown code)", cuGetErrorName((CUresult)123456, &str), "");
 	}
 
 	/* Cleanup. */
-	say("cuEventDestroy", cuEventDestroy(e1), "");
-	say("cuEventDestroy", cuEventDestroy(e2), "");
-	say("cuStreamDestroy", cuStreamDestroy(s), "");
-	say("cuMemFree", cuMemFree(da), "");
-	say("cuMemFree", cuMemFree(db), "");
-	say("cuMemFree", cuMemFree(dc), "");
-	say("cuMemFree", cuMemFree(dp), "");
-	say("cuMemFree", cuMemFree(dout), "");
-	say("cuModuleUnload", cuModuleUnload(mod), "");
-	say("cuCtxSynchronize", cuCtxSynchronize(), "");
-	say("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev), "");
+	SAY("cuEventDestroy", cuEventDestroy(e1), "");
+	SAY("cuEventDestroy", cuEventDestroy(e2), "");
+	SAY("cuStreamDestroy", cuStreamDestroy(s), "");
+	SAY("cuMemFree", cuMemFree(da), "");
+	SAY("cuMemFree", cuMemFree(db), "");
+	SAY("cuMemFree", cuMemFree(dc), "");
+	SAY("cuMemFree", cuMemFree(dp), "");
+	SAY("cuMemFree", cuMemFree(dout), "");
+	SAY("cuModuleUnload", cuModuleUnload(mod), "");
+	SAY("cuCtxSynchronize", cuCtxSynchronize(), "");
+	SAY("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev), "");
 	lake_host_free(ha, BYTES);
 	lake_host_free(hb, BYTES);
 	lake_host_free(hc, BYTES);
-	lake_host_free(image, image_len);
+	free(image);
 
 	/* NVML. */
 	{
@@ -282,17 +289,25 @@ int main(int argc, char **argv)
 		nvmlProcessInfo_t procs[64];
 		unsigned int count = 0, np = 64;
 
-		printf("nvmlInit: %d\n", nvmlInit());
-		printf("nvmlDeviceGetCount: %d %u\n", nvmlDeviceGetCount(&count), count);
-		printf("nvmlDeviceGetHandleByIndex: %d\n", nvmlDeviceGetHandleByIndex(0, &nd));
-		printf("nvmlDeviceGetUtilizationRates: %d\n", nvmlDeviceGetUtilizationRates(nd, &util));
+		nvmlReturn_t r;
+
+		r = nvmlInit();
+		printf("nvmlInit: %d\n", r);
+		r = nvmlDeviceGetCount(&count);
+		printf("nvmlDeviceGetCount: %d %u\n", r, count);
+		r = nvmlDeviceGetHandleByIndex(0, &nd);
+		printf("nvmlDeviceGetHandleByIndex: %d\n", r);
+		r = nvmlDeviceGetUtilizationRates(nd, &util);
+		printf("nvmlDeviceGetUtilizationRates: %d\n", r);
 		check(util.gpu <= 100 && util.memory <= 100, "utilization is a percentage");
-		printf("nvmlDeviceGetMemoryInfo: %d total=%llu\n", nvmlDeviceGetMemoryInfo(nd, &mem), mem.total);
+		r = nvmlDeviceGetMemoryInfo(nd, &mem);
+		printf("nvmlDeviceGetMemoryInfo: %d total=%llu\n", r, mem.total);
 		check(mem.used <= mem.total, "used memory within total");
-		printf("nvmlDeviceGetComputeRunningProcesses: %d\n",
-		       nvmlDeviceGetComputeRunningProcesses(nd, &np, procs));
+		r = nvmlDeviceGetComputeRunningProcesses(nd, &np, procs);
+		printf("nvmlDeviceGetComputeRunningProcesses: %d\n", r);
 		check(np <= 64, "process count within buffer");
-		printf("nvmlShutdown: %d\n", nvmlShutdown());
+		r = nvmlShutdown();
+		printf("nvmlShutdown: %d\n", r);
 	}
 	printf("# %d check(s) failed\n", failures);
 	return failures ? 1 : 0;

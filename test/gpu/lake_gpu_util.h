@@ -44,7 +44,7 @@ static inline void lake_host_free(void *p, size_t n)
 }
 #endif
 
-/* The whole file in host memory from lake_host_alloc(); NULL on error. */
+/* The whole file in malloc()ed memory (usable before cuInit); NULL on error. */
 static inline void *lake_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -54,9 +54,9 @@ static inline void *lake_read_file(const char *path, size_t *len)
 	if (!f)
 		return NULL;
 	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET)) {
-		buf = lake_host_alloc((size_t)n);
+		buf = malloc((size_t)n);
 		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			lake_host_free(buf, (size_t)n);
+			free(buf);
 			buf = NULL;
 		}
 		*len = (size_t)n;
