@@ -5,7 +5,7 @@
  * libcuda (-DLAKE_DIRECT), from one source.  bench/gpu/run.sh runs both
  * variants in the same session and prints them side by side.
  *
- * Usage: lake_bench KERNELS.fatbin [ITERATIONS]
+ * Usage: lake_bench KERNELS.fatbin [ITERATIONS [mlp]]  ("mlp": the MLP rows only)
  * Output: CSV rows "variant,test,unit,median,p99,n" on stdout.
  */
 #include <stdint.h>
@@ -146,6 +146,9 @@ int main(int argc, char **argv)
 	CHECK(cuModuleGetFunction(&dense, mod, "lake_dense"));
 	CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
 
+	if (argc > 3 && !strcmp(argv[3], "mlp"))
+		goto mlp;
+
 	/* Null round trip (LAKE: answered by lakeD; direct: a driver call
 	 * that does not touch the GPU). */
 	for (i = -iters / 10; i < iters; i++) {
@@ -237,6 +240,7 @@ int main(int argc, char **argv)
 		lake_host_free(h, n);
 	}
 
+mlp:
 	bench_mlp(dense, s, 1, iters, t);
 	report("MLP 31-256-2 batch 1", "us", t, iters);
 	bench_mlp(dense, s, 1024, iters / 4, t);
