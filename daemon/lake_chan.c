@@ -128,6 +128,9 @@ static int lake_flush(struct lake_chan *ch, __u32 head, struct lake_completion *
 	return rc;
 }
 
+/* How long an idle lazy_reports channel keeps completions unreported. */
+#define LAKE_LAZY_REPORT_NS	2000u
+
 int lake_serve(struct lake_chan *ch, struct lake_srv_conn *conn,
 	       const struct lake_serve_opts *opts, struct lake_serve_stats *stats)
 {
@@ -155,7 +158,15 @@ int lake_serve(struct lake_chan *ch, struct lake_srv_conn *conn,
 			break;
 		tail = __atomic_load_n(&r->ctrl->sq_tail, __ATOMIC_ACQUIRE);
 		if (tail == head) {
-			/* Idle: spin for the window after the last command, then sleep. */
+			/* Idle: report what is still unreported (lazy_reports) once the
+			 * callers had time to come back, then spin for the window
+			 * after the last command, then sleep. */
+			if (n && (!spin_ns || lake_now_ns() - last >= LAKE_LAZY_REPORT_NS)) {
+				rc = lake_flush(ch, head, done, &n, st);
+				if (rc < 0)
+					goto dead;
+				continue;
+			}
 			if (spin_ns && lake_now_ns() - last < spin_ns) {
 				lake_cpu_relax();
 				continue;
@@ -197,6 +208,8 @@ int lake_serve(struct lake_chan *ch, struct lake_srv_conn *conn,
 			flags = __atomic_load_n(&h->flags, __ATOMIC_RELAXED);
 			api = __atomic_load_n(&h->api, __ATOMIC_RELAXED);
 			lake_srv_process(conn, (__u8 *)h);
+			/* The reply is complete: a spinning caller may take it now. */
+			__atomic_store_n(&h->done_seq, seq, __ATOMIC_RELEASE);
 			st->commands++;
 			if (lake_log_debug_on())
 				lake_debug("%s: slot %u seq %u client %u: %s%s -> %d", ch->name, idx,
@@ -207,8 +220,14 @@ int lake_serve(struct lake_chan *ch, struct lake_srv_conn *conn,
 			done[n].status = 0;
 			done[n].reserved = 0;
 			n++;
-			if (!(flags & LAKE_MSG_ASYNC))
+			if (!(flags & LAKE_MSG_ASYNC) && !ch->lazy_reports) {
 				waiter = true;
+			} else if (!(flags & LAKE_MSG_ASYNC)) {
+				/* Pairs with the caller's store of waiting, fence, load
+				 * of done_seq: one of us sees the other. */
+				__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				waiter = __atomic_load_n(&h->waiting, __ATOMIC_RELAXED) != 0;
+			}
 			/*
 			 * A caller waits for this batch: wake it before running
 			 * the next command, which may take long (a synchronize).
@@ -221,9 +240,13 @@ int lake_serve(struct lake_chan *ch, struct lake_srv_conn *conn,
 					goto dead;
 			}
 		}
-		rc = lake_flush(ch, head, done, &n, st);
-		if (rc < 0)
-			goto dead;
+		if (!ch->lazy_reports || waiter || n >= r->nslots / 4) {
+			rc = lake_flush(ch, head, done, &n, st);
+			if (rc < 0)
+				goto dead;
+		} else {
+			__atomic_store_n(&r->ctrl->sq_head, head, __ATOMIC_RELEASE);
+		}
 		last = lake_now_ns();
 	}
 	free(done);

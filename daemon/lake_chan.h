@@ -81,6 +81,12 @@ struct lake_chan {
 	const char *name;		/* for messages: "/dev/lake", "client 42" */
 	struct lake_ring ring;
 	const struct lake_chan_ops *ops;
+	/*
+	 * Callers take their reply from the slot's done_seq while they spin,
+	 * so complete() is only urgent for a caller that sleeps (hdr.waiting):
+	 * the others are reported in batches, off the round trip's path.
+	 */
+	bool lazy_reports;
 };
 
 struct lake_serve_opts {

@@ -168,6 +168,7 @@ int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
 			  path, a.nslots);
 	k->chan.name = k->path;
 	k->chan.ops = &lake_kchan_ops;
+	k->chan.lazy_reports = true;	/* lake.ko reads done_seq while it spins */
 	lake_info("%s: attached: %u slots, arena %llu MiB, region %zu bytes", path, a.nslots,
 		  (unsigned long long)(a.arena_size >> 20), k->map_size);
 	return 0;

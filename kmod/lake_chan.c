@@ -138,15 +138,28 @@ static void lake_slot_hold_staging(struct lake_kslot *ks, struct lake_call *call
 	}
 }
 
+/*
+ * Has lakeD written the whole reply?  Its release store of the sequence
+ * number is the last thing it writes; a daemon that lies here only hurts its
+ * own caller, whose reply is checked like any other.
+ */
+static bool lake_reply_in(struct lake_call *call)
+{
+	return smp_load_acquire(&lake_call_hdr(call)->done_seq) == call->seq;
+}
+
 /* Spins briefly for a reply before sleeping: a round trip to a spinning
  * daemon is far cheaper than two wake-ups. */
-static bool lake_spin_for_reply(struct lake_kslot *ks)
+static bool lake_spin_for_reply(struct lake_kslot *ks, struct lake_call *call)
 {
-	u64 end = ktime_get_ns() + (u64)READ_ONCE(lake_spin_us) * NSEC_PER_USEC;
-	unsigned int i;
+	unsigned int i, spin_us = READ_ONCE(lake_spin_us);
+	u64 end;
 
+	if (!spin_us)
+		return lake_reply_in(call) || smp_load_acquire(&ks->done) || READ_ONCE(ks->failed);
+	end = ktime_get_ns() + (u64)spin_us * NSEC_PER_USEC;
 	for (i = 1;; i++) {
-		if (smp_load_acquire(&ks->done) || READ_ONCE(ks->failed))
+		if (lake_reply_in(call) || smp_load_acquire(&ks->done) || READ_ONCE(ks->failed))
 			return true;
 		if (need_resched())
 			return false;
@@ -188,14 +201,20 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 	if (call->async)
 		return LAKE_OK;
 
-	if (!lake_spin_for_reply(ks)) {
-		ret = wait_event_killable_timeout(ks->wq, smp_load_acquire(&ks->done) ||
+	if (!lake_spin_for_reply(ks, call)) {
+		/* Going to sleep: lakeD must report this completion at once.
+		 * Either it sees the flag, or we see its done_seq (both sides
+		 * store, fence, load). */
+		WRITE_ONCE(lake_call_hdr(call)->waiting, 1);
+		smp_mb();
+		ret = wait_event_killable_timeout(ks->wq, lake_reply_in(call) ||
+						  smp_load_acquire(&ks->done) ||
 						  READ_ONCE(ks->failed), lake_timeout_jiffies());
 		if (ret <= 0) {
 			bool gave_up;
 
 			spin_lock(&ch->lock);
-			gave_up = !ks->done && !ks->failed;
+			gave_up = !ks->done && !ks->failed && !lake_reply_in(call);
 			if (gave_up) {	/* in flight until lakeD answers or goes */
 				ks->state = LAKE_SLOT_ABANDONED;
 				lake_slot_hold_staging(ks, call);
@@ -211,7 +230,7 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 			}
 		}
 	}
-	if (!smp_load_acquire(&ks->done)) {
+	if (!smp_load_acquire(&ks->done) && !lake_reply_in(call)) {
 		atomic64_inc(&ch->stats.unavailable);
 		return LAKE_E_UNAVAILABLE;	/* lakeD went away */
 	}
@@ -229,11 +248,17 @@ static void lake_k_end(struct lake_transport *t, struct lake_call *call)
 	spin_lock(&ch->lock);
 	/* A published async slot is freed by its completion, maybe already
 	 * reused: touch it only if it is still this call's and ours. */
-	if (ks->seq == call->seq &&
-	    (ks->state == LAKE_SLOT_RESERVED || ks->state == LAKE_SLOT_SYNC ||
-	     ks->state == LAKE_SLOT_SYNC_DONE)) {
-		lake_slot_push(ch, call->slot_index);
-		freed = true;
+	if (ks->seq == call->seq) {
+		if (ks->state == LAKE_SLOT_SYNC && !ks->failed) {
+			/* The reply came through done_seq and lakeD has not
+			 * reported it yet: its report frees the slot, as for an
+			 * async call. */
+			ks->state = LAKE_SLOT_ASYNC;
+		} else if (ks->state == LAKE_SLOT_RESERVED || ks->state == LAKE_SLOT_SYNC ||
+			   ks->state == LAKE_SLOT_SYNC_DONE) {
+			lake_slot_push(ch, call->slot_index);
+			freed = true;
+		}
 	}
 	spin_unlock(&ch->lock);
 	if (freed && wq_has_sleeper(&ch->slot_wq))

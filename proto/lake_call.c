@@ -72,6 +72,9 @@ int lake_call_begin(struct lake_call *c, struct lake_transport *t, __u32 api,
 	h->present = 0;
 	h->result = 0;
 	h->reply_len = 0;
+	h->done_seq = ~c->seq;	/* anything but seq */
+	h->waiting = 0;
+	memset(h->reserved, 0, sizeof(h->reserved));
 	/* Reserved fields and padding must read as zero. */
 	memset(lake_call_args(c), 0, c->tail);
 	return LAKE_OK;

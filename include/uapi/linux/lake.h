@@ -21,8 +21,8 @@
  * buffers staged in the tail that the vendor call is still reading.
  */
 #define LAKE_SLOT_SIZE		8192u
-#define LAKE_OUTS_OFFSET	32u
-#define LAKE_OUTS_MAX		1248u
+#define LAKE_OUTS_OFFSET	64u
+#define LAKE_OUTS_MAX		1216u
 #define LAKE_ARGS_OFFSET	(LAKE_OUTS_OFFSET + LAKE_OUTS_MAX)
 #define LAKE_ARGS_MAX		(LAKE_SLOT_SIZE - LAKE_ARGS_OFFSET)
 
@@ -46,6 +46,16 @@ struct lake_msg_hdr {
 	__u32 present;		/* bit i set: output i is wanted (non-NULL) */
 	__s32 result;		/* reply: the vendor's result */
 	__u32 reply_len;	/* reply: bytes of outputs written */
+	/*
+	 * Written last by the daemon (a release store of seq) once the reply
+	 * is complete: a caller that is still spinning takes the reply from
+	 * here without waiting for the daemon's report of the completion.
+	 */
+	__u32 done_seq;
+	/* Set by a caller before it sleeps: the daemon must then report the
+	 * completion at once (LAKE_IOC_COMPLETE wakes it), not in a batch. */
+	__u32 waiting;
+	__u32 reserved[6];	/* zero */
 };
 
 /* Where a buffer lies. */
