@@ -132,25 +132,6 @@ static pthread_once_t lake_atfork_once = PTHREAD_ONCE_INIT;
 
 #define LAKE_STAT_INC(f)	__atomic_fetch_add(&g.st.f, 1, __ATOMIC_RELAXED)
 
-static __u64 lake_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
-static inline void lake_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-#endif
-}
-
 /* Shared futexes: the words live in the memfd, lakeD waits and wakes too. */
 static int lake_futex_wait(__u32 *word, __u32 val, __u64 timeout_ns)
 {
@@ -1019,20 +1000,9 @@ bool lake_shm_contains(const void *ptr, size_t len)
 int lake_null_call(void)
 {
 	static __u64 cookie;
-	__u64 c = __atomic_add_fetch(&cookie, 1, __ATOMIC_RELAXED);
 
-	switch (lake_call_nop(lake_transport_get(), c)) {
-	case LAKE_OK:
-		return 0;
-	case LAKE_E_UNAVAILABLE:
-		return -ENODEV;
-	case LAKE_E_TIMEOUT:
-		return -ETIMEDOUT;
-	case LAKE_E_INTERRUPTED:
-		return -EINTR;
-	default:
-		return -EPROTO;
-	}
+	return lake_status_errno(lake_call_nop(lake_transport_get(),
+					       __atomic_add_fetch(&cookie, 1, __ATOMIC_RELAXED)));
 }
 
 void lake_client_stats(struct lake_client_stats *st)

@@ -85,25 +85,6 @@ int lake_ring_init(struct lake_ring *r, void *base, __u64 map_size,
 	return 0;
 }
 
-static inline void lake_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
-static __u64 lake_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 static const char *lake_api_name(__u32 api)
 {
 	if (api == LAKE_API_NOP)

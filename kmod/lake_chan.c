@@ -311,18 +311,7 @@ int lake_null_call(void)
 {
 	static atomic64_t cookie;
 
-	switch (lake_call_nop(&lake_chan.transport, atomic64_inc_return(&cookie))) {
-	case LAKE_OK:
-		return 0;
-	case LAKE_E_UNAVAILABLE:
-		return -ENODEV;
-	case LAKE_E_TIMEOUT:
-		return -ETIMEDOUT;
-	case LAKE_E_INTERRUPTED:
-		return -EINTR;
-	default:
-		return -EPROTO;
-	}
+	return lake_status_errno(lake_call_nop(&lake_chan.transport, atomic64_inc_return(&cookie)));
 }
 EXPORT_SYMBOL_GPL(lake_null_call);
 

@@ -266,6 +266,28 @@ int lake_call_nop(struct lake_transport *t, __u64 cookie)
 	return lake_call_end(&c, st);
 }
 
+int lake_status_errno(int st)
+{
+	switch (st) {
+	case LAKE_OK:
+		return 0;
+	case LAKE_E_UNAVAILABLE:
+		return -ENODEV;
+	case LAKE_E_TIMEOUT:
+		return -ETIMEDOUT;
+	case LAKE_E_INTERRUPTED:
+		return -EINTR;
+	case LAKE_E_NOMEM:
+		return -ENOMEM;
+	case LAKE_E_INVALID:
+	case LAKE_E_UNSUPPORTED:
+	case LAKE_E_BAD_HANDLE:
+		return -EINVAL;
+	default:
+		return -EPROTO;
+	}
+}
+
 void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
 		     const struct lake_kparam_layout *shared)
 {

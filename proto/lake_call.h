@@ -119,6 +119,9 @@ int lake_call_end(struct lake_call *c, int status);
  * daemon echoes @cookie; a reply without it is LAKE_E_PROTOCOL. */
 int lake_call_nop(struct lake_transport *t, __u64 cookie);
 
+/* A transport status as a negative errno (lake_null_call() and friends). */
+int lake_status_errno(int st);
+
 void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
 		     const struct lake_kparam_layout *shared);
 void lake_call_forget(struct lake_call *c, __u64 handle);
