@@ -32,6 +32,7 @@
 #include "lake_kchan.h"
 #include "lake_log.h"
 #include "lake_uchan.h"
+#include "lake_vchan.h"
 #include "lake_vendor.h"
 #ifdef LAKED_FAKE_VENDOR
 #include "lake_fake.h"
@@ -187,6 +188,8 @@ int main(int argc, char **argv)
 	struct lake_vendor_state v;
 	struct lake_srv_conn *conn = NULL;
 	struct lake_uchan_server *users = NULL;
+	struct lake_vchan *vms[LAKE_VCHAN_MAX] = { NULL };	/* VM channels (--vm-shm) */
+	unsigned int i;
 	struct lake_config cfg;
 	struct lake_kchan k;
 	enum lake_config_result cr;
@@ -257,6 +260,9 @@ int main(int argc, char **argv)
 		lake_warn("%s missing: is lake.ko loaded? (modprobe lake) -- serving user-space "
 			  "clients only, on %s", cfg.device, cfg.socket);
 		kernel = false;
+	} else if (cfg.vm.nshm && access(cfg.device, F_OK) && errno == ENOENT) {
+		lake_info("%s missing: serving the kernels of VMs only", cfg.device);
+		kernel = false;
 	} else if (lake_kchan_open(&k, cfg.device, lake_stop_fd)) {
 		return LAKED_EXIT_ERROR;
 	}
@@ -284,12 +290,27 @@ int main(int argc, char **argv)
 		};
 
 		rc = lake_uchan_start(&users, &uo);
-		if (rc && !kernel)
+		if (rc && !kernel && !cfg.vm.nshm)
 			goto out;	/* neither channel: nothing to serve */
 		if (rc)
 			lake_warn("not serving user-space clients: the socket is unusable");
 		rc = 0;
 	}
+	/* VM bridge: the kernels of guests, each over its ivshmem file. */
+	for (i = 0; i < cfg.vm.nshm && !rc; i++) {
+		struct lake_vchan_opts vo = {
+			.path = cfg.vm.shm[i],
+			.spin_us = cfg.spin_us,
+			.stop = &lake_stop,
+			.vendor = &v,
+			.guest_timeout_ms = cfg.vm.guest_timeout_ms,
+			.pin_max = (__u64)cfg.vm.pin_max_mb << 20,
+		};
+
+		rc = lake_vchan_start(&vms[i], &vo);
+	}
+	if (rc)
+		goto stop;
 	if (kernel)
 		lake_info("serving %s: spin %u us after each command, then sleep", k.chan.name,
 			  cfg.spin_us);
@@ -304,7 +325,10 @@ int main(int argc, char **argv)
 	sig = atomic_load(&lake_stop);
 	if (sig)
 		lake_info("%s: shutting down", strsignal(sig));
-	/* User clients first: each one's CUDA resources are freed. */
+stop:
+	/* VMs and user clients first: each one's CUDA resources are freed. */
+	for (i = 0; i < LAKE_VCHAN_MAX; i++)
+		lake_vchan_stop(vms[i]);
 	lake_uchan_stop(users);
 	if (kernel)
 		lake_info("served %llu commands (%llu completion reports, %llu sleeps%s)",

@@ -18,6 +18,7 @@ void lake_config_defaults(struct lake_config *c)
 	c->log_level = LAKE_LOG_INFO;
 	snprintf(c->socket, sizeof(c->socket), "%s", LAKE_DEFAULT_SOCKET);
 	c->socket_mode = LAKE_DEFAULT_SOCKET_MODE;
+	lake_vchan_config_defaults(&c->vm);
 }
 
 static void lake_cfg_err(char *err, size_t errlen, const char *fmt, ...)
@@ -118,8 +119,16 @@ static int lake_config_set(struct lake_config *c, const char *key, const char *v
 		return lake_set_socket(c, val, err, errlen);
 	if (!strcmp(key, "socket_mode"))
 		return lake_set_mode(c, val, err, errlen);
+	switch (lake_vchan_config_set(&c->vm, key, val, err, errlen)) {
+	case 0:
+		return 0;
+	case -1:
+		return -1;
+	default:	/* not a VM key */
+		break;
+	}
 	lake_cfg_err(err, errlen, "unknown key '%s' (known: device, spin_us, log_level, socket, "
-		     "socket_mode)", key);
+		     "socket_mode, vm_shm, vm_pin_max_mb, vm_guest_timeout_ms)", key);
 	return -1;
 }
 
@@ -226,6 +235,9 @@ static const struct lake_opt lake_opts[] = {
 	{ "socket", 's', true, "socket", LAKE_CONFIG_OK },
 	{ "no-socket", 0, false, NULL, LAKE_CONFIG_OK },
 	{ "socket-mode", 0, true, "socket_mode", LAKE_CONFIG_OK },
+	{ "vm-shm", 0, true, "vm_shm", LAKE_CONFIG_OK },
+	{ "vm-pin-max-mb", 0, true, "vm_pin_max_mb", LAKE_CONFIG_OK },
+	{ "vm-guest-timeout-ms", 0, true, "vm_guest_timeout_ms", LAKE_CONFIG_OK },
 	{ "config", 'c', true, NULL, LAKE_CONFIG_OK },
 	{ "log-level", 'l', true, "log_level", LAKE_CONFIG_OK },
 	{ "foreground", 'f', false, NULL, LAKE_CONFIG_OK },
@@ -359,6 +371,13 @@ void lake_config_usage(FILE *f, const char *prog)
 "      --no-socket        the same as --socket none\n"
 "      --socket-mode MODE its permissions, octal (default %04o; group '%s'\n"
 "                         where that group exists)\n"
+"      --vm-shm PATH      serve the kernel of the VM whose ivshmem device is the\n"
+"                         file PATH (QEMU's memory-backend-file); repeatable,\n"
+"                         up to %u VMs (see docs/vm-bridge.md)\n"
+"      --vm-pin-max-mb N  pin (cuMemHostRegister) at most N MiB of VMs' arenas,\n"
+"                         all VMs together (default %u)\n"
+"      --vm-guest-timeout-ms N  a VM whose lake.ko is silent this long is gone:\n"
+"                         its resources are freed (default %u)\n"
 "      --spin-us N        after the last command, spin N microseconds before\n"
 "                         sleeping (default %u; 0: always sleep)\n"
 "  -c, --config FILE      read settings from FILE (default %s,\n"
@@ -375,12 +394,15 @@ void lake_config_usage(FILE *f, const char *prog)
 "  -V, --version          show the version, protocol version and spec hash\n"
 "\n"
 "Config file keys (key = value, '#' comments): device, spin_us, log_level,\n"
-"socket, socket_mode. The command line overrides the file.\n"
+"socket, socket_mode, vm_shm (repeatable), vm_pin_max_mb,\n"
+"vm_guest_timeout_ms. The command line overrides the file.\n"
 "\n"
 "Exit status: 0 after SIGTERM/SIGINT, 1 on an error (attach refused, device\n"
 "gone, neither the device nor the socket usable), 2 on a usage or config\n"
 "error.\n",
 		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SOCKET,
-		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_DEFAULT_SPIN_US,
+		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_VCHAN_MAX,
+		LAKE_VCHAN_DEFAULT_PIN_MAX_MB, LAKE_VCHAN_DEFAULT_GUEST_TIMEOUT_MS,
+		LAKE_DEFAULT_SPIN_US,
 		LAKE_DEFAULT_CONFIG);
 }

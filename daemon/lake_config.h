@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include "lake_uring.h"
+#include "lake_vchan.h"
 
 #define LAKE_DEFAULT_DEVICE	"/dev/lake"
 #define LAKE_DEFAULT_CONFIG	"/etc/lake/lakeD.conf"
@@ -29,6 +30,7 @@ struct lake_config {
 	bool foreground;			/* don't detach from the terminal */
 	bool fake_verify;			/* lakeD-fake only: the fakes check their inputs */
 	char config[LAKE_CONFIG_PATH_MAX];	/* the config file read ("" when none) */
+	struct lake_vchan_config vm;		/* VMs served over ivshmem (vm_* keys) */
 };
 
 enum lake_config_result {

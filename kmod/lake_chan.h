@@ -49,6 +49,7 @@ struct lake_stats {
 
 struct lake_chan {
 	void *region;			/* vmalloc_user(): what lakeD maps */
+	bool region_external;		/* the region is the VM bridge's, not ours */
 	size_t region_size;
 	struct lake_ring_ctrl *ctrl;
 	u32 *sq;
@@ -64,7 +65,7 @@ struct lake_chan {
 	u32 nfree;
 	u32 sq_tail;			/* the producer index (the shared copy is a mirror) */
 	u32 next_seq;
-	struct file *daemon;		/* the attached lakeD, or NULL */
+	const void *daemon;		/* the attached lakeD's file (or VM session), or NULL */
 	bool attached;
 	atomic_t inflight;
 
@@ -81,12 +82,14 @@ extern struct lake_chan lake_chan;
 extern unsigned int lake_timeout_ms;
 extern unsigned int lake_spin_us;
 
-int lake_chan_init(u32 nslots, size_t arena_size);
+int lake_chan_init(u32 nslots, size_t arena_size, void *region);
 void lake_chan_exit(void);
-int lake_chan_attach(struct file *daemon);
-void lake_chan_detach(struct file *daemon);
-bool lake_chan_is_daemon(struct file *file);
+int lake_chan_attach(const void *daemon);
+void lake_chan_detach(const void *daemon);
+bool lake_chan_is_daemon(const void *file);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
+int lake_chan_complete_batch(struct lake_completion *c, u32 count);
+size_t lake_chan_arena_offset(u32 nslots);
 
 #endif /* LAKE_CHAN_H */
