@@ -32,7 +32,7 @@
 #include "lake_ivshmem.h"
 
 #define LAKE_VM_POLL_MIN_US	20	/* first sleep after activity while calls are in flight */
-#define LAKE_VM_POLL_MAX_US	1000	/* longest sleep while calls are in flight */
+#define LAKE_VM_POLL_MAX_US	200	/* longest sleep while calls are in flight */
 #define LAKE_VM_MIN_ARENA	(1u << 20)
 
 static char *vm = "auto";

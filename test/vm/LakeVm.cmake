@@ -77,6 +77,13 @@ function(lake_add_vm_test)
     TIMEOUT ${ctest_timeout}
     RESOURCE_LOCK lake_vm)
 
+  _lake_vm_build_fixtures(${VM_NAME} ${VM_DEPENDS})
+endfunction()
+
+# _lake_vm_build_fixtures(<test> <targets>...): <test> requires a fixture per
+# target that brings it up to date (`cmake --build . --target <t>`, once).
+function(_lake_vm_build_fixtures VM_NAME)
+  set(VM_DEPENDS ${ARGN})
   set(fixtures "")
   foreach(t IN LISTS VM_DEPENDS)
     set(fx "lake_vm_build_${t}")
@@ -99,4 +106,26 @@ function(lake_add_vm_test)
   if(fixtures)
     set_tests_properties(${VM_NAME} PROPERTIES FIXTURES_REQUIRED "${fixtures}")
   endif()
+endfunction()
+
+# lake_add_vm_driver_test(NAME <name> COMMAND <program> [args...]
+#                         [TIMEOUT <seconds>] [DEPENDS <targets>...])
+# A VM test whose host side does more than lake-vm.sh alone (the VM bridge:
+# a daemon on the host, test/vm/bridge/bridge.sh): <program> runs lake-vm.sh
+# itself.  Labels, lock and build fixtures as for lake_add_vm_test().
+function(lake_add_vm_driver_test)
+  cmake_parse_arguments(PARSE_ARGV 0 VM "" "NAME;TIMEOUT" "COMMAND;DEPENDS")
+  if(NOT VM_NAME OR NOT VM_COMMAND)
+    message(FATAL_ERROR "lake_add_vm_driver_test: NAME and COMMAND are required")
+  endif()
+  if(NOT VM_TIMEOUT)
+    set(VM_TIMEOUT 300)
+  endif()
+  add_test(NAME ${VM_NAME} COMMAND ${VM_COMMAND} WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
+  math(EXPR ctest_timeout "${VM_TIMEOUT} + 60")
+  set_tests_properties(${VM_NAME} PROPERTIES
+    LABELS vm
+    TIMEOUT ${ctest_timeout}
+    RESOURCE_LOCK lake_vm)
+  _lake_vm_build_fixtures(${VM_NAME} ${VM_DEPENDS})
 endfunction()

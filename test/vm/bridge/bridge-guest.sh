@@ -1,0 +1,238 @@
+#!/bin/sh
+# bridge-guest.sh - CTest vm_bridge, the guest's half: lake.ko in the VM,
+# served by lakeD-fake on the HOST across the ivshmem bridge.  Run by
+# lake-vm.sh (busybox sh) with lake.ko, lake_selftest.ko and lake-vmtool in
+# /lake; test/vm/bridge/bridge.sh, on the host, answers the requests this
+# script sends through the mailbox (a second, small ivshmem device):
+#   start [ARGS]   start lakeD-fake --vm-shm (ARGS: e.g. --fake-verify)
+#   stop | kill    SIGTERM (expect exit 0) | SIGKILL it
+#   hostile-host N / hostile-host-wait     lake-vmtool hostile-host, N s
+#   other-client N / other-client-wait     a liblake client on the host making
+#                                          null and CUDA calls for N s
+#   alive          is lakeD-fake still running?
+#
+#   1. roundtrip   every spec'd function from kernel context through the
+#                  bridge (lakeD-fake --fake-verify on the host); a clean
+#                  stop of lakeD ends the session at once
+#   2. load        32 kthreads x 10,000 mixed sync/async calls
+#   3. faults      lakeD killed (-9) under 8 calling kthreads: all get
+#                  -ENODEV within host_timeout_ms (1 s) + slack; again under
+#                  the mixed load: nothing stays in flight
+#   4. fail-fast   no lakeD: calls fail at once
+#   5. re-attach   a new lakeD serves without reloading lake.ko
+#   6. hostile host  garbage in the shared memory while 8 kthreads call:
+#                  calls fail or pass, none hangs, the kernel log stays clean
+#                  (the harness fails the run on any WARN/BUG/oops); then a
+#                  real lakeD serves again
+#   7. hostile guest  lake.ko unloaded, lake-vmtool breaks the ring from
+#                  this guest while a host liblake client keeps being served;
+#                  then lake.ko is served again
+#   8. VM death    lake.ko stays loaded with resources held when the VM powers
+#                  off: the host checks that lakeD frees them
+set -u
+
+ST=/sys/kernel/debug/lake_selftest
+STATS=/sys/kernel/debug/lake/stats
+P=/sys/module/lake/parameters
+OUT=${LAKE_VM_OUT:-/out}
+TOOL=/lake/lake-vmtool
+
+log() { echo "vm_bridge: $*"; }
+now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+T0=$(now_ms)
+
+fail() {
+	echo "vm_bridge: FAIL: $*"
+	echo "vm_bridge: --- stats:"
+	cat "$STATS" 2>/dev/null | head -20
+	echo "vm_bridge: --- kernel log, last 30 lines:"
+	dmesg | tail -n 30
+	"$TOOL" mbox guest send done >/dev/null 2>&1
+	exit 1
+}
+
+step() { log "== $* (at $(($(now_ms) - T0)) ms)"; }
+
+# ask REQUEST: the host driver's answer, which must start with "ok".
+ask() {
+	"$TOOL" mbox guest send "$1" || fail "mailbox: cannot send '$1'"
+	REPLY=$("$TOOL" mbox guest recv 60000) || fail "mailbox: no answer to '$1' within 60 s"
+	case $REPLY in
+	ok*) ;;
+	*) fail "host: '$1' -> '$REPLY'" ;;
+	esac
+}
+
+run() {
+	echo "$*" >"$ST/run" || fail "selftest '$*' failed (its reasons are in the kernel log above)"
+}
+
+kstat() { sed -n "s/^$1: //p" "$STATS"; }
+calls() {
+	c=$(sed -n "s/^ *$1  *\([0-9][0-9]*\) calls.*/\1/p" "$STATS")
+	echo "${c:-0}"
+}
+null_calls() { calls '(null round trip)'; }
+expect_stat() {
+	v=$(kstat "$1")
+	[ "$v" = "$2" ] || fail "stats: $1 is '$v', expected '$2' ($3)"
+}
+running() {
+	[ -r "/proc/$1/stat" ] || return 1
+	! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null
+}
+wait_done() {
+	end=$(($(now_ms) + $2))
+	while running "$1"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.02
+	done
+	return 0
+}
+# wait_stat KEY VALUE MS: until the stats say so.
+wait_stat() {
+	end=$(($(now_ms) + $3))
+	until [ "$(kstat "$1")" = "$2" ]; do
+		[ "$(now_ms)" -lt "$end" ] || fail "stats: $1 is '$(kstat "$1")', not '$2' after $3 ms"
+		sleep 0.02
+	done
+}
+# start_host [ARGS]: a lakeD-fake on the host; wait for its session.
+start_host() {
+	ask "start $*"
+	wait_stat daemon attached 10000
+	log "host lakeD-fake ($REPLY) attached: session $(kstat vm_session)"
+}
+
+# --- setup -----------------------------------------------------------------
+step "insmod lake.ko (the VM bridge: ivshmem), lake_selftest.ko"
+insmod /lake/lake.ko host_timeout_ms=1000 || fail "insmod lake.ko"
+case $(kstat transport) in
+"ivshmem "*) log "transport: $(kstat transport)" ;;
+*) fail "lake.ko did not take the ivshmem device: transport '$(kstat transport)'" ;;
+esac
+insmod /lake/lake_selftest.ko || fail "insmod lake_selftest.ko"
+expect_stat daemon absent "before any host lakeD"
+
+# --- 1. roundtrip ------------------------------------------------------------
+step "1. roundtrip: every function from kernel context, through the bridge (host: lakeD-fake --fake-verify)"
+start_host --fake-verify
+run roundtrip
+dmesg | grep 'lake_selftest: roundtrip:' | tail -n 1
+ended0=$(kstat vm_host_ended)
+t=$(now_ms)
+ask stop
+wait_stat daemon absent 2000
+log "a clean stop of lakeD ended the session in $(($(now_ms) - t)) ms"
+[ "$(kstat vm_host_ended)" -eq $((ended0 + 1)) ] || fail "vm_host_ended did not count the stop"
+
+# --- 2. load -----------------------------------------------------------------
+step "2. load: 32 kthreads x 10000 mixed sync/async calls"
+start_host
+n0=$(null_calls)
+l0=$(calls cuLaunchKernel)
+run load 32 10000
+dmesg | grep 'lake_selftest: load:' | tail -n 1
+[ $(($(null_calls) - n0)) -eq 80000 ] || fail "load: $(($(null_calls) - n0)) null round trips, expected 80000"
+[ $(($(calls cuLaunchKernel) - l0)) -eq 80000 ] || fail "load: launches counted wrong"
+wait_stat in_flight 0 2000
+
+# --- 3. faults ----------------------------------------------------------------
+step "3. faults: kill -9 the host's lakeD under 8 calling kthreads (host_timeout_ms=1000)"
+silent0=$(kstat vm_host_silent)
+n0=$(null_calls)
+(echo faults 8 >"$ST/run") 2>"$OUT/faults.log" &
+FPID=$!
+end=$(($(now_ms) + 10000))
+while [ "$(null_calls)" -lt $((n0 + 1000)) ]; do
+	running "$FPID" || fail "faults: the test ended before the kill: $(cat "$OUT/faults.log")"
+	[ "$(now_ms)" -lt "$end" ] || fail "faults: fewer than 1000 calls in 10 s"
+	sleep 0.05
+done
+ask kill
+t_kill=$(now_ms)
+wait_done "$FPID" 5000 || fail "faults: callers still waiting 5 s after lakeD was killed"
+took=$(($(now_ms) - t_kill))
+wait "$FPID" || fail "faults: not every thread got -ENODEV: $(cat "$OUT/faults.log")"
+dmesg | grep 'lake_selftest: faults:' | tail -n 1
+log "faults: all 8 threads returned -ENODEV ${took} ms after the kill"
+[ "$took" -lt 2500 ] || fail "faults: callers took ${took} ms to fail (host_timeout_ms is 1000)"
+[ "$(kstat vm_host_silent)" -eq $((silent0 + 1)) ] || fail "vm_host_silent did not count the silence"
+expect_stat daemon absent "after the kill"
+expect_stat in_flight 0 "after the kill"
+
+start_host
+l0=$(calls cuLaunchKernel)
+(echo load 8 20000 >"$ST/run") 2>"$OUT/faults-load.log" &
+FPID=$!
+end=$(($(now_ms) + 10000))
+while [ "$(calls cuLaunchKernel)" -lt $((l0 + 500)) ]; do
+	running "$FPID" || fail "faults under load: the load ended before the kill"
+	[ "$(now_ms)" -lt "$end" ] || fail "faults under load: fewer than 500 launches in 10 s"
+	sleep 0.05
+done
+ask kill
+wait_done "$FPID" 30000 || fail "faults under load: the load still runs 30 s after the kill"
+wait "$FPID" && fail "faults under load: the load passed although lakeD was killed under it"
+wait_stat in_flight 0 2000
+log "faults under load: nothing left in flight after the kill"
+
+# --- 4. fail-fast -------------------------------------------------------------
+step "4. fail-fast: no lakeD"
+run fail-fast
+dmesg | grep 'lake_selftest: fail-fast:' | tail -n 1
+
+# --- 5. re-attach -------------------------------------------------------------
+step "5. re-attach: a new lakeD serves without reloading lake.ko"
+start_host
+run bench 2000
+dmesg | grep 'lake_selftest: bench:' | tail -n 1
+
+# --- 6. hostile host ------------------------------------------------------------
+step "6. hostile host: garbage in the shared memory under 8 calling kthreads"
+ask stop
+wait_stat daemon absent 2000
+echo 1000 >"$P/timeout_ms" || fail "cannot set timeout_ms"
+bad0=$(kstat bad_completions)
+ask "hostile-host 8"
+hostile_end=$(($(now_ms) + 8000))
+rounds=0
+while [ "$(now_ms)" -lt "$hostile_end" ]; do
+	(echo load 8 100 >"$ST/run") 2>/dev/null &
+	LPID=$!
+	(echo null 100 >"$ST/run") 2>/dev/null
+	wait_done "$LPID" 30000 || fail "hostile host: a load still runs after 30 s (timeout_ms 1000)"
+	wait "$LPID"
+	rounds=$((rounds + 1))
+done
+ask hostile-host-wait
+log "hostile host: $rounds rounds of calls; $REPLY; bad completions refused: $(($(kstat bad_completions) - bad0))"
+[ "$(kstat bad_completions)" -gt "$bad0" ] || fail "hostile host: no bad completion was refused (did it run?)"
+start_host
+run load 8 1000
+wait_stat in_flight 0 3000
+wait_stat arena_used 0 3000
+echo 10000 >"$P/timeout_ms"
+log "hostile host: served normally again; stats: sessions $(kstat vm_sessions), silent $(kstat vm_host_silent), ended $(kstat vm_host_ended), corrupt $(kstat vm_host_corrupt)"
+
+# --- 7. hostile guest -----------------------------------------------------------
+step "7. hostile guest: lake-vmtool breaks the ring while a host client is served"
+rmmod lake_selftest || fail "rmmod lake_selftest"
+rmmod lake || fail "rmmod lake"
+ask "other-client 20"
+"$TOOL" hostile-guest 8 || fail "hostile guest: lakeD served an impossible layout, or never offered a session"
+ask alive
+ask other-client-wait
+log "hostile guest: the host's other client: $REPLY"
+insmod /lake/lake.ko host_timeout_ms=1000 || fail "insmod lake.ko after the hostile guest"
+insmod /lake/lake_selftest.ko || fail "insmod lake_selftest.ko again"
+wait_stat daemon attached 10000
+run load 8 1000
+run bench 1000
+dmesg | grep 'lake_selftest: bench:' | tail -n 1
+
+# --- 8. VM death ------------------------------------------------------------------
+step "8. VM death: power off with lake.ko loaded and resources held"
+run load 1 4
+ask "done"
+log "PASS ($(($(now_ms) - T0)) ms)"
