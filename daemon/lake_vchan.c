@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include "lake_chan.h"
@@ -24,8 +25,9 @@
 #define LAKE_VCHAN_OFFER_MS	5000	/* how long an offered session waits for the guest's ack */
 #define LAKE_VCHAN_RETRY_MS	1000	/* pause after a refused or failed session */
 #define LAKE_VCHAN_WAIT_MS	50	/* longest wait() before lake_serve() looks again */
-#define LAKE_VCHAN_POLL_MIN_US	20
-#define LAKE_VCHAN_POLL_MAX_US	1000
+#define LAKE_VCHAN_POLL_MIN_US	20	/* wait()'s sleeps: this short ... */
+#define LAKE_VCHAN_POLL_MAX_US	1000	/* ... doubling up to this long ... */
+#define LAKE_VCHAN_POLL_FAST_MS	5	/* ... once the guest was idle this long */
 #define LAKE_VCHAN_CQ_FULL_MS	2000	/* a guest that consumes no completion this long is broken */
 
 struct lake_vchan {
@@ -52,6 +54,7 @@ struct lake_vchan {
 	__u64 guest_beat_ns;		/* ... and when it last changed */
 	const char *ended;		/* why the guest's session ended (wait() stopped) */
 	unsigned int poll_us;		/* wait()'s current sleep */
+	__u64 active_ns;		/* when wait() last saw the guest submit */
 	unsigned int busy_waits;	/* wait() returns in a row with nothing new */
 	__u32 busy_tail;
 };
@@ -267,9 +270,12 @@ static int lake_vchan_complete(struct lake_chan *ch, struct lake_completion *don
 }
 
 /*
- * Bounded polling with a backing-off sleep (there are no interrupts with
- * ivshmem-plain): 20 us doubling to 1 ms, for at most LAKE_VCHAN_WAIT_MS,
- * watching the guest's session and heartbeat.
+ * Bounded polling (there are no interrupts with ivshmem-plain), for at most
+ * LAKE_VCHAN_WAIT_MS, watching the guest's session and heartbeat: every
+ * 20 us while the guest was active in the last LAKE_VCHAN_POLL_FAST_MS (a
+ * caller that went to sleep comes back later than lake_serve()'s spin
+ * window: looking often then keeps the next round trips fast), then
+ * doubling up to 1 ms.
  */
 static int lake_vchan_wait(struct lake_chan *ch)
 {
@@ -292,11 +298,13 @@ static int lake_vchan_wait(struct lake_chan *ch)
 		if (lake_now_ns() >= end)
 			break;
 		lake_sleep_us(v->poll_us);
-		if (v->poll_us < LAKE_VCHAN_POLL_MAX_US)
+		if (v->poll_us < LAKE_VCHAN_POLL_MAX_US &&
+		    lake_now_ns() - v->active_ns > LAKE_VCHAN_POLL_FAST_MS * 1000000ull)
 			v->poll_us *= 2;
 	}
 	if (tail != head) {
 		v->poll_us = LAKE_VCHAN_POLL_MIN_US;
+		v->active_ns = lake_now_ns();
 		/* Back at once, again and again, with the same tail: the guest
 		 * scribbled on sq_head.  Don't spin at full speed for it. */
 		if (tail == v->busy_tail) {
@@ -498,6 +506,9 @@ static void *lake_vchan_thread(void *arg)
 	struct lake_vchan *v = arg;
 
 	lake_vendor_bind_thread(v->o.vendor);	/* the primary context, current here */
+	/* wait() sleeps 20 us at first: without this, the kernel's default
+	 * 50 us of timer slack would make it 70. */
+	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
 	while (lake_vchan_wait_guest(v)) {
 		int r = lake_vchan_offer(v);
 
