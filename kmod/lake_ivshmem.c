@@ -31,8 +31,10 @@
 #include "lake_bridge.h"
 #include "lake_ivshmem.h"
 
-#define LAKE_VM_POLL_MIN_US	20	/* first sleep after activity while calls are in flight */
-#define LAKE_VM_POLL_MAX_US	200	/* longest sleep while calls are in flight */
+#define LAKE_VM_POLL_MIN_US	20	/* first sleep after activity, someone waiting */
+#define LAKE_VM_POLL_MAX_US	200	/* longest sleep while someone waits */
+#define LAKE_VM_POLL_IDLE_US	1000	/* calls in flight, their callers spinning */
+#define LAKE_VM_MIN_SPIN_US	100	/* callers' spin_us in a VM (see lake_ivshmem_probe()) */
 #define LAKE_VM_MIN_ARENA	(1u << 20)
 
 static char *vm = "auto";
@@ -233,6 +235,26 @@ static bool lake_vm_busy(struct lake_vm *v)
 	return v->session && atomic_read(&lake_chan.inflight);
 }
 
+/*
+ * Does anyone wait for us: a caller asleep on its reply or on a free slot,
+ * or free slots running low?  A hint, read without the lock: a caller that
+ * just went to sleep is seen at the next look, LAKE_VM_POLL_IDLE_US later
+ * at most.  While callers spin on done_seq nobody needs us soon, and looking
+ * less often leaves the CPU to them (under TCG every wake-up is the host's).
+ */
+static bool lake_vm_wanted(void)
+{
+	struct lake_chan *ch = &lake_chan;
+	u32 i;
+
+	if (wq_has_sleeper(&ch->slot_wq) || READ_ONCE(ch->nfree) < ch->nslots / 2)
+		return true;
+	for (i = 0; i < ch->nslots; i++)
+		if (waitqueue_active(&ch->kslots[i].wq))
+			return true;
+	return false;
+}
+
 static int lake_vm_thread(void *data)
 {
 	struct lake_vm *v = data;
@@ -255,10 +277,14 @@ static int lake_vm_thread(void *data)
 			continue;
 		}
 		if (lake_vm_busy(v)) {
-			/* Calls in flight: their callers spin on done_seq; we
-			 * only free slots and wake sleepers, so we need not spin. */
-			usleep_range(poll_us, poll_us + poll_us / 2);
-			poll_us = min(poll_us * 2, LAKE_VM_POLL_MAX_US);
+			/* Calls in flight.  We free slots and wake sleepers:
+			 * soon when someone waits for that, else seldom. */
+			if (lake_vm_wanted()) {
+				usleep_range(poll_us, poll_us + poll_us / 2);
+				poll_us = min(poll_us * 2, LAKE_VM_POLL_MAX_US);
+			} else {
+				usleep_range(LAKE_VM_POLL_IDLE_US, 2 * LAKE_VM_POLL_IDLE_US);
+			}
 		} else {
 			poll_us = LAKE_VM_POLL_MIN_US;
 			wait_event_interruptible_timeout(lake_chan.daemon_wq,
@@ -351,6 +377,17 @@ int lake_ivshmem_probe(u32 nslots, size_t *arena_size, void **region)
 	}
 	v->hdr = v->base;
 	v->cq = v->base + lake_ivshmem_cq_offset();
+	/*
+	 * lakeD on the host polls its queue (there are no interrupts): a reply
+	 * takes it up to a few tens of microseconds after a pause, longer than
+	 * the default spin_us, and a caller that then sleeps comes back later
+	 * than lakeD's spin window: both sides would keep sleeping.  Spinning a
+	 * little longer keeps round trips on the fast path (0 still means never).
+	 */
+	if (lake_spin_us && lake_spin_us < LAKE_VM_MIN_SPIN_US) {
+		pr_info("lake: VM bridge: spin_us %u -> %u\n", lake_spin_us, LAKE_VM_MIN_SPIN_US);
+		lake_spin_us = LAKE_VM_MIN_SPIN_US;
+	}
 	*arena_size = (avail - front) & PAGE_MASK;
 	*region = v->base + v->ring_offset;
 
