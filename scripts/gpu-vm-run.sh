@@ -142,7 +142,11 @@ shm=$(mktemp /dev/shm/lake-vm.XXXXXX) || die "no /dev/shm"
 truncate -s 128M "$shm"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/lake-gpu-vm.XXXXXX.sock")
 laked=$b/host/lakeD
-[ "$daemon" = fake ] && laked=$b/host/lakeD-fake
+fake_arg=""
+if [ "$daemon" = fake ]; then
+	laked=$b/host/lakeD-fake
+	fake_arg=--fake
+fi
 "$laked" -f --device /nonexistent/lake --socket "$sock" --vm-shm "$shm" --spin-us 50 \
 	>"$out/lakeD.log" 2>&1 &
 dpid=$!
@@ -212,7 +216,7 @@ dpid=""
 		mkdir -p "$out/bench"
 		report=$SRC/bench/bridge/report.py
 		[ -f "$report" ] || report=$(dirname "$0")/report.py	# in a bundle
-		python3 "$report" --accel "$accel" --gpu "${gpu:-none}" \
+		python3 "$report" --accel "$accel" --gpu "${gpu:-none}" ${fake_arg:+"$fake_arg"} \
 			--guest "$out/vm/bench" ${gpu:+--host "$out/bench/host.csv"} --out "$out/bench" ||
 			echo "   benchmark report failed"
 	fi

@@ -54,6 +54,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--accel", default="tcg")
     ap.add_argument("--gpu", default="none")
+    ap.add_argument("--fake", action="store_true",
+                    help="lakeD-fake served the guest: MLP outputs are not computed")
     a = ap.parse_args()
 
     rows = {}
@@ -125,13 +127,15 @@ def main():
                 cols.append(f"{h[0]:.1f} / {h[1]:.1f}" if h else "-")
             say(f"  batch {batch:<6} {g:>36} {cols[0]:>18} {cols[1]:>18}")
         ref = mlp_reference()
-        for batch, m in sorted(results.items()):
+        for batch, m in sorted(results.items()) if not a.fake else []:
             got = [f32(int(m.group(5), 16)), f32(int(m.group(6), 16))]
             ok = all(abs(g - r) <= 1e-4 * max(1.0, abs(r)) for g, r in zip(got, ref))
             mlp_ok &= ok
             say(f"  MLP batch {batch} output check, sample 0: guest kernel y = "
                 f"[{got[0]:.6f}, {got[1]:.6f}], CPU reference [{ref[0]:.6f}, {ref[1]:.6f}]: "
                 f"{'MATCH' if ok else 'MISMATCH'}")
+        if a.fake:
+            say("  MLP outputs not checked: lakeD-fake (the TEST DOUBLE) computes nothing")
         say("  (guest rows: emulated time under TCG, not comparable to the host's in absolute terms)")
 
     os.makedirs(a.out, exist_ok=True)
