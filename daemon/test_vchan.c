@@ -45,29 +45,8 @@ static void sleep_ms(unsigned int ms)
 /* The layout lake.ko lays out for @nslots in @size bytes. */
 static void t_layout(struct lake_ivshmem_hdr *h, __u32 nslots, __u64 size)
 {
-	__u32 cq = lake_ivshmem_cq_entries(nslots);
-	__u64 ro = lake_ivshmem_ring_offset(cq);
-	__u64 slots = LAKE_IVSHMEM_PAGE + ((nslots * 4 + LAKE_IVSHMEM_PAGE - 1) &
-					   ~(__u64)(LAKE_IVSHMEM_PAGE - 1));
-	__u64 arena = slots + (__u64)nslots * LAKE_SLOT_SIZE;
-
 	memset(h, 0, sizeof(*h));
-	h->magic = LAKE_IVSHMEM_MAGIC;
-	h->version = LAKE_IVSHMEM_VERSION;
-	h->proto_version = LAKE_PROTO_VERSION;
-	h->spec_hash = LAKE_SPEC_HASH;
-	h->cq_offset = lake_ivshmem_cq_offset();
-	h->cq_entries = cq;
-	h->ring_offset = ro;
-	h->layout.version = LAKE_PROTO_VERSION;
-	h->layout.spec_hash = LAKE_SPEC_HASH;
-	h->layout.nslots = nslots;
-	h->layout.slot_size = LAKE_SLOT_SIZE;
-	h->layout.sq_offset = LAKE_IVSHMEM_PAGE;
-	h->layout.slots_offset = slots;
-	h->layout.arena_offset = arena;
-	h->layout.arena_size = (size - ro - arena) & ~(__u64)(LAKE_IVSHMEM_PAGE - 1);
-	h->layout.map_size = arena + h->layout.arena_size;
+	lake_ivshmem_std_layout(h, nslots, size);
 }
 
 /* ------------------------------------------------------------------------ */

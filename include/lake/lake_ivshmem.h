@@ -41,6 +41,7 @@
 
 #include <linux/types.h>
 #include <linux/lake.h>
+#include "lake_proto_gen.h"	/* LAKE_SPEC_HASH */
 
 #define LAKE_IVSHMEM_VENDOR	0x1af4		/* Red Hat, Inc. (QEMU's ivshmem) */
 #define LAKE_IVSHMEM_DEVICE	0x1110
@@ -108,6 +109,40 @@ static inline __u64 lake_ivshmem_ring_offset(__u32 cq_entries)
 	__u64 end = lake_ivshmem_cq_offset() + (__u64)cq_entries * sizeof(struct lake_completion);
 
 	return (end + LAKE_IVSHMEM_PAGE - 1) & ~(__u64)(LAKE_IVSHMEM_PAGE - 1);
+}
+
+/*
+ * The layout lake.ko makes for @nslots slots in @size bytes (pages of
+ * LAKE_IVSHMEM_PAGE bytes, the arena everything after the slots): for
+ * programs that play the guest (tests, tools).  lake.ko computes the same
+ * with its channel's own helpers.
+ */
+static inline void lake_ivshmem_std_layout(struct lake_ivshmem_hdr *h, __u32 nslots, __u64 size)
+{
+	const __u64 page = LAKE_IVSHMEM_PAGE;
+	__u64 ro = lake_ivshmem_ring_offset(lake_ivshmem_cq_entries(nslots));
+	__u64 slots = page + ((nslots * 4ull + page - 1) & ~(page - 1));
+	__u64 arena = ((slots + (__u64)nslots * LAKE_SLOT_SIZE) + page - 1) & ~(page - 1);
+
+	h->magic = LAKE_IVSHMEM_MAGIC;
+	h->version = LAKE_IVSHMEM_VERSION;
+	h->proto_version = LAKE_PROTO_VERSION;
+	h->spec_hash = LAKE_SPEC_HASH;
+	h->cq_offset = lake_ivshmem_cq_offset();
+	h->cq_entries = lake_ivshmem_cq_entries(nslots);
+	h->guest_reserved0 = 0;
+	h->ring_offset = ro;
+	h->layout = (struct lake_attach){
+		.version = LAKE_PROTO_VERSION,
+		.spec_hash = LAKE_SPEC_HASH,
+		.nslots = nslots,
+		.slot_size = LAKE_SLOT_SIZE,
+		.sq_offset = page,
+		.slots_offset = slots,
+		.arena_offset = arena,
+		.arena_size = (size - ro - arena) & ~(page - 1),
+	};
+	h->layout.map_size = arena + h->layout.arena_size;
 }
 
 #ifdef __STDC_VERSION__

@@ -70,20 +70,20 @@ function(lake_add_vm_test)
   add_test(NAME ${VM_NAME}
     COMMAND "${LAKE_VM_SH}" ${args} --run "${VM_RUN}"
     WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
-  # CTest's limit leaves lake-vm.sh time to build the initramfs and report.
+  _lake_vm_test_setup(${VM_NAME} ${VM_TIMEOUT} "${VM_LABELS}" ${VM_DEPENDS})
+endfunction()
+
+# _lake_vm_test_setup(<test> <timeout> <labels> <targets>...): labels vm and
+# <labels>, CTest's limit (<timeout> + 60 s: time to build the initramfs and
+# report), the one-VM-at-a-time lock, and a fixture per target that brings
+# it up to date (`cmake --build . --target <t>`, once).
+function(_lake_vm_test_setup VM_NAME VM_TIMEOUT VM_LABELS)
+  set(VM_DEPENDS ${ARGN})
   math(EXPR ctest_timeout "${VM_TIMEOUT} + 60")
   set_tests_properties(${VM_NAME} PROPERTIES
     LABELS "vm;${VM_LABELS}"
     TIMEOUT ${ctest_timeout}
     RESOURCE_LOCK lake_vm)
-
-  _lake_vm_build_fixtures(${VM_NAME} ${VM_DEPENDS})
-endfunction()
-
-# _lake_vm_build_fixtures(<test> <targets>...): <test> requires a fixture per
-# target that brings it up to date (`cmake --build . --target <t>`, once).
-function(_lake_vm_build_fixtures VM_NAME)
-  set(VM_DEPENDS ${ARGN})
   set(fixtures "")
   foreach(t IN LISTS VM_DEPENDS)
     set(fx "lake_vm_build_${t}")
@@ -122,10 +122,5 @@ function(lake_add_vm_driver_test)
     set(VM_TIMEOUT 300)
   endif()
   add_test(NAME ${VM_NAME} COMMAND ${VM_COMMAND} WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
-  math(EXPR ctest_timeout "${VM_TIMEOUT} + 60")
-  set_tests_properties(${VM_NAME} PROPERTIES
-    LABELS vm
-    TIMEOUT ${ctest_timeout}
-    RESOURCE_LOCK lake_vm)
-  _lake_vm_build_fixtures(${VM_NAME} ${VM_DEPENDS})
+  _lake_vm_test_setup(${VM_NAME} ${VM_TIMEOUT} "" ${VM_DEPENDS})
 endfunction()

@@ -38,7 +38,8 @@ OUT=${LAKE_VM_OUT:-/out}
 TOOL=/lake/lake-vmtool
 
 log() { echo "vm_bridge: $*"; }
-now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# shellcheck source=../ktest-lib.sh
+. /lake/ktest-lib.sh
 T0=$(now_ms)
 
 fail() {
@@ -63,32 +64,6 @@ ask() {
 	esac
 }
 
-run() {
-	echo "$*" >"$ST/run" || fail "selftest '$*' failed (its reasons are in the kernel log above)"
-}
-
-kstat() { sed -n "s/^$1: //p" "$STATS"; }
-calls() {
-	c=$(sed -n "s/^ *$1  *\([0-9][0-9]*\) calls.*/\1/p" "$STATS")
-	echo "${c:-0}"
-}
-null_calls() { calls '(null round trip)'; }
-expect_stat() {
-	v=$(kstat "$1")
-	[ "$v" = "$2" ] || fail "stats: $1 is '$v', expected '$2' ($3)"
-}
-running() {
-	[ -r "/proc/$1/stat" ] || return 1
-	! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null
-}
-wait_done() {
-	end=$(($(now_ms) + $2))
-	while running "$1"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-	return 0
-}
 # wait_stat KEY VALUE MS: until the stats say so.
 wait_stat() {
 	end=$(($(now_ms) + $3))

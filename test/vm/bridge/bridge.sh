@@ -101,7 +101,7 @@ other_client() {
 
 "$VM/lake-vm.sh" --quiet --timeout 420 --out "$out/vm" --ivshmem "$shm" --ivshmem "$mbox" \
 	--file "$build/kmod/lake.ko" --file "$build/test/vm/ktest/lake_selftest.ko" \
-	--file "$tool" --run "$HERE/bridge-guest.sh" &
+	--file "$tool" --file "$VM/ktest-lib.sh" --run "$HERE/bridge-guest.sh" &
 vmpid=$!
 
 while kill -0 "$vmpid" 2>/dev/null; do

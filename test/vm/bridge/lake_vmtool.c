@@ -418,30 +418,7 @@ static int hostile_host(const char *path, unsigned int secs)
 /* A layout as lake.ko makes it (128 slots, the rest arena). */
 static void good_layout(struct lake_ivshmem_hdr *h, size_t len)
 {
-	const uint32_t nslots = 128;
-	uint64_t ro = lake_ivshmem_ring_offset(lake_ivshmem_cq_entries(nslots));
-	uint64_t slots = LAKE_IVSHMEM_PAGE + ((nslots * 4 + LAKE_IVSHMEM_PAGE - 1) &
-					      ~(uint64_t)(LAKE_IVSHMEM_PAGE - 1));
-	uint64_t arena = slots + (uint64_t)nslots * LAKE_SLOT_SIZE;
-
-	h->magic = LAKE_IVSHMEM_MAGIC;
-	h->version = LAKE_IVSHMEM_VERSION;
-	h->proto_version = LAKE_PROTO_VERSION;
-	h->spec_hash = LAKE_SPEC_HASH;
-	h->cq_offset = lake_ivshmem_cq_offset();
-	h->cq_entries = lake_ivshmem_cq_entries(nslots);
-	h->guest_reserved0 = 0;
-	h->ring_offset = ro;
-	memset(&h->layout, 0, sizeof(h->layout));
-	h->layout.version = LAKE_PROTO_VERSION;
-	h->layout.spec_hash = LAKE_SPEC_HASH;
-	h->layout.nslots = nslots;
-	h->layout.slot_size = LAKE_SLOT_SIZE;
-	h->layout.sq_offset = LAKE_IVSHMEM_PAGE;
-	h->layout.slots_offset = slots;
-	h->layout.arena_offset = arena;
-	h->layout.arena_size = (len - ro - arena) & ~(uint64_t)(LAKE_IVSHMEM_PAGE - 1);
-	h->layout.map_size = arena + h->layout.arena_size;
+	lake_ivshmem_std_layout(h, 128, len);
 }
 
 /*
