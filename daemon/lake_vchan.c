@@ -590,8 +590,10 @@ int lake_vchan_start(struct lake_vchan **out, const struct lake_vchan_opts *o)
 	v->chan.name = v->name;
 	v->chan.ops = &lake_vchan_ops;
 	v->chan.lazy_reports = true;	/* lake.ko's callers read done_seq while they spin */
-	/* A session a lakeD before us left offered is over. */
+	/* A session a lakeD before us left offered is over; the file is
+	 * LAKE's (lake.ko takes a device with this, or a zeroed one). */
 	LAKE_ST(v->hdr->host_session, 0);
+	LAKE_ST(v->hdr->host_magic, LAKE_IVSHMEM_MAGIC);
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

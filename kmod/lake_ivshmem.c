@@ -295,24 +295,92 @@ static int lake_vm_thread(void *data)
 	return 0;
 }
 
-/* The device to use: the one @vm names, or the first big enough. */
-static struct pci_dev *lake_vm_find(void)
+/* Is the header page LAKE's to write: zeros (a fresh file), a previous
+ * lake.ko's layout, or a file lakeD serves? */
+static bool lake_vm_header_ours(const void *base)
+{
+	const struct lake_ivshmem_hdr *h = base;
+
+	return READ_ONCE(h->magic) == LAKE_IVSHMEM_MAGIC ||
+	       READ_ONCE(h->host_magic) == LAKE_IVSHMEM_MAGIC ||
+	       !memchr_inv(base, 0, LAKE_IVSHMEM_PAGE);
+}
+
+static void lake_vm_unmap(struct lake_vm *v)
+{
+	memunmap(v->base);
+	v->base = NULL;
+	pci_release_region(v->pdev, 2);
+	pci_disable_device(v->pdev);
+	v->pdev = NULL;
+}
+
+/*
+ * Maps BAR 2 of @pdev if it can hold the channel: returns 0, -ENOSPC (too
+ * small), -EEXIST (it holds what is not LAKE's; only checked when @check),
+ * or another negative errno.
+ */
+static int lake_vm_map(struct lake_vm *v, struct pci_dev *pdev, u32 nslots, bool check)
+{
+	size_t size = pci_resource_len(pdev, 2);
+	int ret;
+
+	if (!(pci_resource_flags(pdev, 2) & IORESOURCE_MEM) ||
+	    size < LAKE_IVSHMEM_MIN_SIZE ||
+	    size < lake_ivshmem_ring_offset(lake_ivshmem_cq_entries(nslots)) +
+		   lake_chan_arena_offset(nslots) + LAKE_VM_MIN_ARENA)
+		return -ENOSPC;
+	ret = pci_enable_device_mem(pdev);
+	if (ret)
+		return ret;
+	ret = pci_request_region(pdev, 2, "lake");
+	if (ret) {
+		pci_disable_device(pdev);
+		return ret;
+	}
+	v->pdev = pdev;
+	v->size = size;
+	/* ivshmem's BAR 2 is the host file's memory: ordinary cacheable RAM. */
+	v->base = memremap(pci_resource_start(pdev, 2), size, MEMREMAP_WB);
+	if (!v->base) {
+		pci_release_region(pdev, 2);
+		pci_disable_device(pdev);
+		v->pdev = NULL;
+		return -ENOMEM;
+	}
+	if (check && !lake_vm_header_ours(v->base)) {
+		lake_vm_unmap(v);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * The device to use, mapped: the one @vm names, or the first that can hold
+ * the channel and is not somebody else's.  Returns it (holding the
+ * reference pci_get_device() took), NULL for none, or an ERR_PTR.
+ */
+static struct pci_dev *lake_vm_find(struct lake_vm *v, u32 nslots)
 {
 	struct pci_dev *pdev = NULL;
 	bool any = !strcmp(vm, "auto");
+	int ret;
 
 	while ((pdev = pci_get_device(LAKE_IVSHMEM_VENDOR, LAKE_IVSHMEM_DEVICE, pdev))) {
 		if (!any && strcmp(vm, pci_name(pdev)))
 			continue;
-		if (pci_resource_len(pdev, 2) >= LAKE_IVSHMEM_MIN_SIZE &&
-		    (pci_resource_flags(pdev, 2) & IORESOURCE_MEM))
-			return pdev;	/* holds the reference pci_get_device() took */
+		ret = lake_vm_map(v, pdev, nslots, any);
+		if (!ret)
+			return pdev;
+		if (ret == -EEXIST)
+			pr_info("lake: VM bridge: ivshmem %s holds data that is not LAKE's: not using it (vm=%s takes it)\n",
+				pci_name(pdev), pci_name(pdev));
 		if (!any) {
-			pr_err("lake: VM bridge: %s: BAR 2 has %llu bytes, at least %u are needed\n",
-			       pci_name(pdev), (unsigned long long)pci_resource_len(pdev, 2),
-			       LAKE_IVSHMEM_MIN_SIZE);
+			pr_err("lake: VM bridge: cannot use %s: %s (BAR 2: %llu bytes)\n",
+			       pci_name(pdev), ret == -ENOSPC ? "too small for the channel" : "no memory or busy",
+			       (unsigned long long)pci_resource_len(pdev, 2));
 			pci_dev_put(pdev);
-			return ERR_PTR(-ENOSPC);
+			return ERR_PTR(ret);
 		}
 	}
 	if (!any) {
@@ -337,43 +405,21 @@ int lake_ivshmem_probe(u32 nslots, size_t *arena_size, void **region)
 {
 	struct lake_vm *v = &lake_vm;
 	struct pci_dev *pdev;
-	size_t avail, front;
-	int ret;
+	size_t front = lake_chan_arena_offset(nslots);
 
 	*region = NULL;
 	if (!strcmp(vm, "off"))
 		return 0;
-	pdev = lake_vm_find();
+	pdev = lake_vm_find(v, nslots);
 	if (IS_ERR_OR_NULL(pdev))
 		return PTR_ERR_OR_ZERO(pdev);
-	ret = pci_enable_device_mem(pdev);
-	if (ret)
-		goto put;
-	ret = pci_request_region(pdev, 2, "lake");
-	if (ret)
-		goto disable;
-	v->pdev = pdev;
-	v->size = pci_resource_len(pdev, 2);
 	v->cq_entries = lake_ivshmem_cq_entries(nslots);
 	v->ring_offset = lake_ivshmem_ring_offset(v->cq_entries);
-	front = lake_chan_arena_offset(nslots);
-	avail = v->size > v->ring_offset ? v->size - v->ring_offset : 0;
-	if (avail < front + LAKE_VM_MIN_ARENA) {
-		pr_err("lake: VM bridge: %s: %zu bytes are too few for %u slots and a 1 MiB arena\n",
-		       pci_name(pdev), v->size, nslots);
-		ret = -ENOSPC;
-		goto release;
-	}
 	v->cbuf = kcalloc(v->cq_entries, sizeof(*v->cbuf), GFP_KERNEL);
 	if (!v->cbuf) {
-		ret = -ENOMEM;
-		goto release;
-	}
-	/* ivshmem's BAR 2 is the host file's memory: ordinary cacheable RAM. */
-	v->base = memremap(pci_resource_start(pdev, 2), v->size, MEMREMAP_WB);
-	if (!v->base) {
-		ret = -ENOMEM;
-		goto free;
+		lake_vm_unmap(v);
+		pci_dev_put(pdev);
+		return -ENOMEM;
 	}
 	v->hdr = v->base;
 	v->cq = v->base + lake_ivshmem_cq_offset();
@@ -388,7 +434,7 @@ int lake_ivshmem_probe(u32 nslots, size_t *arena_size, void **region)
 		pr_info("lake: VM bridge: spin_us %u -> %u\n", lake_spin_us, LAKE_VM_MIN_SPIN_US);
 		lake_spin_us = LAKE_VM_MIN_SPIN_US;
 	}
-	*arena_size = (avail - front) & PAGE_MASK;
+	*arena_size = (v->size - v->ring_offset - front) & PAGE_MASK;
 	*region = v->base + v->ring_offset;
 
 	v->layout = (struct lake_attach) {
@@ -414,17 +460,6 @@ int lake_ivshmem_probe(u32 nslots, size_t *arena_size, void **region)
 	pr_info("lake: VM bridge: ivshmem %s, %zu MiB shared with the host: the host's lakeD serves this kernel\n",
 		pci_name(pdev), v->size >> 20);
 	return 0;
-free:
-	kfree(v->cbuf);
-	v->cbuf = NULL;
-release:
-	pci_release_region(pdev, 2);
-	v->pdev = NULL;
-disable:
-	pci_disable_device(pdev);
-put:
-	pci_dev_put(pdev);
-	return ret;
 }
 
 /**
@@ -473,17 +508,14 @@ void lake_ivshmem_stop(void)
 void lake_ivshmem_release(void)
 {
 	struct lake_vm *v = &lake_vm;
+	struct pci_dev *pdev = v->pdev;
 
-	if (!v->pdev)
+	if (!pdev)
 		return;
-	memunmap(v->base);
-	v->base = NULL;
 	kfree(v->cbuf);
 	v->cbuf = NULL;
-	pci_release_region(v->pdev, 2);
-	pci_disable_device(v->pdev);
-	pci_dev_put(v->pdev);
-	v->pdev = NULL;
+	lake_vm_unmap(v);
+	pci_dev_put(pdev);
 }
 
 /**

@@ -49,7 +49,12 @@
 #define LAKE_IVSHMEM_VERSION	1
 
 #define LAKE_IVSHMEM_PAGE	4096u
-/* Smaller devices are not LAKE's (the tests' mailbox, other users). */
+/*
+ * Smaller devices are not LAKE's (the tests' mailbox, other users); nor is
+ * one whose header page holds anything but zeros (a fresh file), LAKE's
+ * magic (a previous lake.ko) or lakeD's host_magic: lake.ko does not take
+ * over somebody else's shared memory unless told to (vm=ADDRESS).
+ */
 #define LAKE_IVSHMEM_MIN_SIZE	(2u << 20)
 #define LAKE_IVSHMEM_MAX_SLOTS	4096u
 
@@ -87,7 +92,8 @@ struct lake_ivshmem_hdr {
 	__u32 host_proto_version;	/* LAKE_PROTO_VERSION of lakeD */
 	__u32 host_pid;		/* for messages only */
 	__u64 host_spec_hash;	/* LAKE_SPEC_HASH of lakeD */
-	__u8 host_pad0[64 - 24];
+	__u64 host_magic;	/* LAKE_IVSHMEM_MAGIC: lakeD serves this file */
+	__u8 host_pad0[64 - 32];
 
 	__u32 cq_tail;		/* host: completions before it are written */
 	__u8 host_pad1[64 - 4];

@@ -26,7 +26,8 @@
 #                  real lakeD serves again
 #   7. hostile guest  lake.ko unloaded, lake-vmtool breaks the ring from
 #                  this guest while a host liblake client keeps being served;
-#                  then lake.ko is served again
+#                  lake.ko leaves a device holding foreign data alone unless
+#                  named (vm=); then lake.ko is served again
 #   8. VM death    lake.ko stays loaded with resources held when the VM powers
 #                  off: the host checks that lakeD frees them
 set -u
@@ -199,7 +200,15 @@ ask "other-client 20"
 ask alive
 ask other-client-wait
 log "hostile guest: the host's other client: $REPLY"
-insmod /lake/lake.ko host_timeout_ms=1000 || fail "insmod lake.ko after the hostile guest"
+# Shared memory that is not LAKE's is left alone, unless named.
+"$TOOL" foreign || fail "lake-vmtool foreign"
+insmod /lake/lake.ko || fail "insmod lake.ko with a foreign device"
+[ "$(kstat transport)" = /dev/lake ] || fail "lake.ko took a device holding foreign data: $(kstat transport)"
+dev=$(dmesg | sed -n "s/.*VM bridge: ivshmem \([^ ]*\) holds data that is not LAKE's.*/\1/p" | tail -n 1)
+[ -n "$dev" ] || fail "lake.ko did not say why it left the device alone"
+rmmod lake || fail "rmmod lake"
+insmod /lake/lake.ko vm="$dev" host_timeout_ms=1000 || fail "insmod lake.ko vm=$dev"
+log "a device holding foreign data: left alone, taken with vm=$dev"
 insmod /lake/lake_selftest.ko || fail "insmod lake_selftest.ko again"
 wait_stat daemon attached 10000
 run load 8 1000

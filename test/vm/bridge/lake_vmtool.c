@@ -22,6 +22,10 @@
  *       acks lakeD's sessions and breaks its ring: queue indexes far ahead,
  *       queue entries naming no slot, malformed commands, completions never
  *       consumed, a stopped heartbeat.  Exit 1 if lakeD never offered one.
+ *   lake-vmtool foreign
+ *       In the guest, with lake.ko unloaded: fills the bridge device's
+ *       header page with data that is not LAKE's (lake.ko must then leave
+ *       the device alone unless told vm=ADDRESS).
  *   lake-vmtool show FILE | guest
  *       Prints the bridge's header (both sides' words).
  *
@@ -626,7 +630,13 @@ int main(int argc, char **argv)
 		return hostile_guest((unsigned int)atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "show"))
 		return show(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "foreign")) {
+		struct shm m = map_guest(1);
+
+		memset(m.p, 0xa5, LAKE_IVSHMEM_PAGE);
+		return 0;
+	}
 	fprintf(stderr, "usage: %s mbox host FILE|guest send TEXT|recv MS; hostile-host FILE SECS; "
-		"hostile-guest SECS; show FILE|guest\n", prog);
+		"hostile-guest SECS; foreign; show FILE|guest\n", prog);
 	return 2;
 }
