@@ -167,8 +167,13 @@ EOF
 		[ -e "$build/$f" ] || die "$build/$f is not built (cmake --build $build)"
 		cp -L "$build/$f" "$d/guest/"
 	done
+	# An app may come with apps/DIR/vm-check.sh: it checks the app's module
+	# in the VM (e.g. GPU path against CPU path) instead of a bare load.
 	for f in "$build"/apps/*/*.ko; do
-		[ -e "$f" ] && cp -L "$f" "$d/guest/apps/"
+		[ -e "$f" ] || continue
+		cp -L "$f" "$d/guest/apps/"
+		lib=$SRC/apps/$(basename "$(dirname "$f")")/vm-check.sh
+		[ -e "$lib" ] && cp "$lib" "$d/guest/apps/$(basename "$f" .ko).vm-check.sh"
 	done
 	[ -e "$d/guest/apps/lake_hello.ko" ] || die "$build/apps/hello/lake_hello.ko is not built"
 	cp "$SRC/apps/hello/demo-run.sh" "$d/guest/"
