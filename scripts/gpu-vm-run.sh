@@ -28,6 +28,10 @@
 #   --daemon   the host's daemon: real (lakeD, default) or fake (lakeD-fake,
 #              the TEST DOUBLE: no GPU used)
 #   --rounds N the benchmark's rounds (default 3); --quick: small sizes
+# Environment: LAKE_VM_SHM_MB (the shared file, a power of two; default 128),
+# LAKE_VM_SHM_DIR (a tmpfs for it, default /dev/shm; a tmpfs of our own is
+# mounted when it has too little room),
+# LAKE_VM_SMP (the VM's vCPUs, default 2), LAKE_VM_ACCEL, LAKE_VM_BUNDLE.
 # Output, in OUT_DIR: summary.txt (also printed), lakeD.log, vm/ (the
 # guest's /out: hello/, apps/, bench/; console.log, dmesg.txt), bench/
 # (table.txt, ratios.csv, host.csv).  Exit 0 when every part passed.
@@ -74,11 +78,12 @@ all | hello | apps | bench | *" "*) ;;
 esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lake-gpu-vm.XXXXXX")
-shm="" sock="" dpid=""
+shm="" sock="" dpid="" shm_mount=""
 cleanup() {
 	[ -n "$dpid" ] && kill -KILL "$dpid" 2>/dev/null
-	rm -rf "$tmp"
 	[ -n "$shm" ] && rm -f "$shm"
+	[ -n "$shm_mount" ] && umount "$shm_mount" 2>/dev/null
+	rm -rf "$tmp"
 	[ -n "$sock" ] && rm -f "$sock"
 }
 trap cleanup EXIT
@@ -138,8 +143,23 @@ fi
 say "accelerator: $accel ($why_accel)"
 
 # --- the host's lakeD ---------------------------------------------------------------
-shm=$(mktemp /dev/shm/lake-vm.XXXXXX) || die "no /dev/shm"
-truncate -s 128M "$shm"
+# The shared file must be shmem (tmpfs): lakeD pins its pages for DMA.
+# /dev/shm if it has room (containers often give it 64 MiB), else a tmpfs of
+# our own.
+shm_mb=${LAKE_VM_SHM_MB:-128}
+case $shm_mb in 8 | 16 | 32 | 64 | 128 | 256 | 512 | 1024 | 2048 | 4096) ;;
+*) die "LAKE_VM_SHM_MB must be a power of two from 8 to 4096, not '$shm_mb'" ;; esac
+shm_dir=${LAKE_VM_SHM_DIR:-/dev/shm}
+avail=$(df -B1 --output=avail "$shm_dir" 2>/dev/null | tail -n 1 | tr -d ' ')
+if [ -z "$avail" ] || [ "$avail" -lt $(((shm_mb + 16) << 20)) ]; then
+	shm_dir=$tmp/shm
+	mkdir -p "$shm_dir"
+	mount -t tmpfs -o size=$((shm_mb + 16))m,mode=0700 lake-vm "$shm_dir" 2>/dev/null ||
+		die "${LAKE_VM_SHM_DIR:-/dev/shm} has $((${avail:-0} >> 20)) MiB free, $shm_mb MiB are needed, and a tmpfs cannot be mounted here (not root?): set LAKE_VM_SHM_MB lower (at least 8)"
+	shm_mount=$shm_dir
+fi
+shm=$(mktemp "$shm_dir/lake-vm.XXXXXX") || die "cannot create the shared file in $shm_dir"
+truncate -s "${shm_mb}M" "$shm"
 sock=$(mktemp -u "${TMPDIR:-/tmp}/lake-gpu-vm.XXXXXX.sock")
 laked=$b/host/lakeD
 fake_arg=""
