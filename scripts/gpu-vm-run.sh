@@ -223,7 +223,13 @@ dpid=""
 {
 	echo "== VM bridge on $(hostname): ${gpu:-no GPU}"
 	echo "   path:        kernel module in a VM (Debian $kver under QEMU, $accel: $why_accel)"
-	echo "                -> lake.ko -> ivshmem -> this machine's $(basename "$laked") -> ${gpu:+libcuda -> the GPU}${gpu:-libcuda (no GPU here)}"
+	if [ -n "$gpu" ] && [ "$daemon" = real ]; then
+		echo "                -> lake.ko -> ivshmem -> this machine's lakeD -> libcuda -> the GPU"
+	elif [ "$daemon" = real ]; then
+		echo "                -> lake.ko -> ivshmem -> this machine's lakeD -> libcuda (no GPU here)"
+	else
+		echo "                -> lake.ko -> ivshmem -> this machine's lakeD-fake (the TEST DOUBLE: no GPU used)"
+	fi
 	if [ "$vm_rc" = 0 ]; then
 		echo "   VM run:      PASS ($(grep -a '^LAKE-VM-SCRIPT-END' "$out/vm/console.log" | sed 's/.*uptime=/guest uptime /')s)"
 	else
