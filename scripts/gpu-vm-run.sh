@@ -196,7 +196,7 @@ files=(--file "$b/guest/lake.ko" --file "$b/guest/lake_selftest.ko" --file "$b/g
 [ -e "$b/guest/lake_kernels.fatbin" ] && files+=(--file "$b/guest/lake_kernels.fatbin")
 run=${custom:-$b/scripts/gpu-vm-guest.sh}
 say "booting the VM ($accel): job '${custom:-$job}' ..."
-"${vm[@]}" --accel "$accel" --smp "${LAKE_VM_SMP:-2}" --timeout 900 --ivshmem "$shm" --append "clocksource=tsc tsc=reliable" \
+"${vm[@]}" --accel "$accel" --smp "${LAKE_VM_SMP:-2}" --timeout 480 --ivshmem "$shm" --append "clocksource=tsc tsc=reliable" \
 	"${files[@]}" --run "$run" --out "$out/vm"
 vm_rc=$?
 
