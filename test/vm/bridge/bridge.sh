@@ -61,7 +61,7 @@ reply() { "$tool" mbox host "$mbox" send "$*"; }
 start_fake() {
 	n=$((n + 1))
 	"$fake" -f --socket "$sock" --device /nonexistent/lake --vm-shm "$shm" \
-		--vm-guest-timeout-ms 1500 --vm-pin-max-mb 1 "$@" >"$out/lakeD-$n.log" 2>&1 &
+		--vm-guest-timeout-ms 3000 --vm-pin-max-mb 1 "$@" >"$out/lakeD-$n.log" 2>&1 &
 	dpid=$!
 	for _ in $(seq 200); do
 		grep -q "waiting for the guest" "$out/lakeD-$n.log" && return 0
