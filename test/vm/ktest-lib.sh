@@ -42,3 +42,14 @@ wait_done() {
 	done
 	return 0
 }
+
+# wait_count COUNTER TARGET PID MS WHAT: until the command COUNTER prints
+# TARGET or more, while PID (a test in the background) runs, at most MS ms.
+wait_count() {
+	end=$(($(now_ms) + $4))
+	while [ "$($1)" -lt "$2" ]; do
+		running "$3" || fail "$5: the test ended before it was interrupted"
+		[ "$(now_ms)" -lt "$end" ] || fail "$5: fewer than $2 counted within $4 ms"
+		sleep 0.05
+	done
+}

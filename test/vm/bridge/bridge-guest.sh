@@ -119,12 +119,7 @@ silent0=$(kstat vm_host_silent)
 n0=$(null_calls)
 (echo faults 8 >"$ST/run") 2>"$OUT/faults.log" &
 FPID=$!
-end=$(($(now_ms) + 10000))
-while [ "$(null_calls)" -lt $((n0 + 1000)) ]; do
-	running "$FPID" || fail "faults: the test ended before the kill: $(cat "$OUT/faults.log")"
-	[ "$(now_ms)" -lt "$end" ] || fail "faults: fewer than 1000 calls in 10 s"
-	sleep 0.05
-done
+wait_count null_calls $((n0 + 1000)) "$FPID" 10000 "faults (null round trips)"
 ask kill
 t_kill=$(now_ms)
 wait_done "$FPID" 5000 || fail "faults: callers still waiting 5 s after lakeD was killed"
@@ -141,12 +136,8 @@ start_host
 l0=$(calls cuLaunchKernel)
 (echo load 8 20000 >"$ST/run") 2>"$OUT/faults-load.log" &
 FPID=$!
-end=$(($(now_ms) + 10000))
-while [ "$(calls cuLaunchKernel)" -lt $((l0 + 500)) ]; do
-	running "$FPID" || fail "faults under load: the load ended before the kill"
-	[ "$(now_ms)" -lt "$end" ] || fail "faults under load: fewer than 500 launches in 10 s"
-	sleep 0.05
-done
+launches() { calls cuLaunchKernel; }
+wait_count launches $((l0 + 500)) "$FPID" 10000 "faults under load (launches)"
 ask kill
 wait_done "$FPID" 30000 || fail "faults under load: the load still runs 30 s after the kill"
 wait "$FPID" && fail "faults under load: the load passed although lakeD was killed under it"
