@@ -67,8 +67,43 @@ def from_wire(p, expr):
     return f"({p.type.name})({expr})"
 
 
+def read_once(p, expr):
+    """A single load of output p from shared memory (plain for floats: the
+    kernel has no FPU registers for a volatile load)."""
+    if p.type.wire in ("float", "double"):
+        return expr
+    return f"LAKE_READ_ONCE({expr})"
+
+
+def param_doc(p):
+    """A parameter's kernel-doc line when the spec gives none."""
+    if p.from_file:
+        return "path of a module file, read by the caller (lakeD never opens it)"
+    if p.kind == "kernel-params":
+        return "kernel parameters, packed by the layout read from the module image"
+    if p.kind == "launch-extra":
+        return "CU_LAUNCH_PARAM_BUFFER_POINTER/SIZE list: an explicitly packed parameter buffer"
+    if p.kind == "null-only":
+        return "must be NULL"
+    if p.kind == "buffer":
+        return f"{p.dir}put buffer"
+    if p.kind == "string":
+        return f"string of at most {p.max - 1} characters"
+    if p.kind == "local-out":
+        return "output"
+    return {"in": "input", "out": "output", "inout": "input and output"}[p.dir]
+
+
+def test_string(f, p):
+    """The value tests pass for string parameter p of f (a C identifier, so
+    that it can also name a kernel in the test image)."""
+    return f"{f.name}_{p.name}"
+
+
 def vendor_arg(p):
     """How lakeD's dispatch passes parameter p to the vendor."""
+    if p.kind == "launch-extra":
+        return f"buf_{p.name} ? x_{p.name} : NULL"
     if p.kind in ("null-only", "local-out"):
         return "NULL"
     if p.kind in ("buffer", "string"):
@@ -170,8 +205,9 @@ def make_env():
     )
     env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
-                       vendor_arg=vendor_arg)
-    env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits)
+                       vendor_arg=vendor_arg, read_once=read_once)
+    env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
+                       param_doc=param_doc, test_string=test_string)
     return env
 
 
@@ -212,7 +248,9 @@ def render_all(specset, rel_base):
         return p.type is not None and p.dir == "in" and \
             (p.type.kind == "handle" or p.lifetime == "destroys")
 
-    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked,
+    learners = [f for f in remoted if f.learns]
+    test_kernel = test_string(learners[0], learners[0].learns.name_param) if learners else "lake_test_kernel"
+    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, test_kernel=test_kernel,
                   creators=creators, creator_of=creator_of, expected_real=expected_real,
                   needs_creator=needs_creator,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,

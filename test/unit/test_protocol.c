@@ -25,8 +25,9 @@ Suite *lake_protocol_suite(void);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* A NUL-terminated PTX image (what cuModuleLoadData gets as text). */
-static const char test_ptx[] = "// LAKE protocol test\n.version 8.0\n.target sm_80\n";
+/* A NUL-terminated PTX image (what cuModuleLoadData gets as text), with
+ * LAKE_TEST_KERNEL: the layout the fake reports. */
+static const char test_ptx[] = LAKE_TEST_PTX;
 
 /* Kernel arguments matching the fake's layout: 8, 4 and 8 bytes at 0, 8, 16. */
 static unsigned long long kv0 = 0x0123456789abcdefULL;
@@ -189,15 +190,20 @@ static void assert_raw_invalid(void)
 	assert_fake_not_called();
 }
 
-/* cuModuleLoad(&module, <string in the slot tail>) with @len bytes of @s. */
-static void raw_module_load(const char *s, __u64 len)
-{
-	struct lake_args_cuModuleLoad *a = raw_args();
+/* cuModuleGetGlobal(&dptr, NULL, module, <string in the slot tail>) with
+ * @len bytes of @s (its name: at most 1024 bytes with the NUL). */
+#define RAW_NAME_MAX	1024u
 
-	raw_begin(LAKE_API_cuModuleLoad, LAKE_ARGS_MAX);
+static void raw_string_call(const char *s, __u64 len)
+{
+	struct lake_args_cuModuleGetGlobal *a = raw_args();
+	__u64 module = lake_test_handle(LAKE_RT_CUmodule, 0x60D);
+
+	raw_begin(LAKE_API_cuModuleGetGlobal, LAKE_ARGS_MAX);
 	raw_hdr()->present = 1;
+	a->hmod = module;
 	memcpy(raw_slot + RAW_TAIL, s, len);
-	raw_ref(&a->fname, LAKE_BUF_SLOT, RAW_TAIL, len);
+	raw_ref(&a->name, LAKE_BUF_SLOT, RAW_TAIL, len);
 }
 
 /* cuLaunchKernel(f, ..., <kernel params ref>), sent synchronously so that
@@ -521,7 +527,7 @@ START_TEST(handle_function_dies_with_module)
 	int pi = -1;
 
 	ck_assert_int_eq(cuModuleLoadData(&m, test_ptx), CUDA_SUCCESS);
-	ck_assert_int_eq(cuModuleGetFunction(&f, m, "kern"), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL), CUDA_SUCCESS);
 	lake_fake_reset();
 	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_SUCCESS);
 	ck_assert_ptr_nonnull(lake_fake_find("cuLaunchKernel"));
@@ -529,7 +535,7 @@ START_TEST(handle_function_dies_with_module)
 
 	/* The client forgot the function's layout: refused before sending. */
 	start_counting();
-	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
+	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_ERROR_NOT_SUPPORTED);
 	assert_nothing_sent();
 	lake_test_set_reply_hook(NULL);
 	/* lakeD forgot the handle. */
@@ -772,50 +778,50 @@ END_TEST
 
 START_TEST(raw_string_accepted_up_to_max)
 {
-	static char path[4096];
+	static char name[RAW_NAME_MAX];
 	const struct lake_fake_record *rec;
 
-	raw_module_load("kernel.cubin", 13);
+	raw_string_call("table", 6);
 	ck_assert_int_eq(raw_process(), CUDA_SUCCESS);
-	rec = lake_fake_find("cuModuleLoad");
-	ck_assert_str_eq((const char *)rec->data[1], "kernel.cubin");
-	memset(path, 'p', sizeof(path) - 1);
-	path[sizeof(path) - 1] = 0;
-	raw_module_load(path, sizeof(path));
+	rec = lake_fake_find("cuModuleGetGlobal");
+	ck_assert_str_eq((const char *)rec->data[3], "table");
+	memset(name, 'p', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	raw_string_call(name, sizeof(name));
 	ck_assert_int_eq(raw_process(), CUDA_SUCCESS);
-	ck_assert_uint_eq(lake_fake_find("cuModuleLoad")->len[1], sizeof(path));
+	ck_assert_uint_eq(lake_fake_find("cuModuleGetGlobal")->len[3], sizeof(name));
 }
 END_TEST
 
 START_TEST(raw_string_without_nul_rejected)
 {
 	/* The byte after the ref is a NUL: lakeD must not look past len. */
-	raw_module_load("aaaaaaaaaaaaaaaa", 16);
+	raw_string_call("aaaaaaaaaaaaaaaa", 16);
 	assert_raw_invalid();
-	raw_module_load("", 0);
+	raw_string_call("", 0);
 	assert_raw_invalid();
 }
 END_TEST
 
 START_TEST(raw_string_longer_than_max_rejected)
 {
-	static char path[5000];
-	struct lake_args_cuModuleLoad *a;
+	static char path[2 * RAW_NAME_MAX];
+	struct lake_args_cuModuleGetGlobal *a;
 	char *in_arena = lake_test_buffer(1, sizeof(path), false, 0);
 
 	memset(path, 'p', sizeof(path) - 1);
 	path[sizeof(path) - 1] = 0;
-	raw_module_load(path, sizeof(path));
+	raw_string_call(path, sizeof(path));
 	assert_raw_invalid();
 	/* NUL within max, but the ref claims more than max bytes. */
 	path[10] = 0;
-	raw_module_load(path, sizeof(path));
+	raw_string_call(path, sizeof(path));
 	assert_raw_invalid();
 	path[10] = 'p';
 	memcpy(in_arena, path, sizeof(path));
-	raw_module_load("", 0);
+	raw_string_call("", 0);
 	a = raw_args();
-	raw_ref(&a->fname, LAKE_BUF_ARENA, (__u64)(in_arena - (char *)lake_test_arena()),
+	raw_ref(&a->name, LAKE_BUF_ARENA, (__u64)(in_arena - (char *)lake_test_arena()),
 		sizeof(path));
 	assert_raw_invalid();
 }
@@ -930,17 +936,42 @@ END_TEST
 
 /* ---- 4. client-side checks ---------------------------------------------- */
 
-START_TEST(client_launch_with_extra_not_supported)
+#ifndef CU_LAUNCH_PARAM_BUFFER_POINTER
+#error "lake_cuda.h defines the CU_LAUNCH_PARAM_* keys"
+#endif
+
+/* Both kernelParams and extra, a key given twice, a size without a buffer:
+ * invalid, as in CUDA; a key LAKE does not remote: not supported. */
+START_TEST(client_launch_extra_misuse_refused)
 {
 	CUfunction f = test_function(0xF100);
-	void *extra[] = { NULL };
+	__u8 buf[24] = { 0 };
+	size_t size = sizeof(buf), big = LAKE_KPARAMS_MAX_SIZE + 1;
+	void *both[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+			 CU_LAUNCH_PARAM_END };
+	void *twice[] = { CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+			  CU_LAUNCH_PARAM_END };
+	void *no_buf[] = { CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END };
+	void *no_size[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, buf, CU_LAUNCH_PARAM_BUFFER_SIZE, NULL,
+			    CU_LAUNCH_PARAM_END };
+	void *too_big[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &big,
+			    CU_LAUNCH_PARAM_END };
+	void *unknown[] = { (void *)0x77, buf, CU_LAUNCH_PARAM_END };
 
 	start_counting();
-	slot_snapshot();
-	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, kparams, extra),
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, kparams, both),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, twice),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, no_buf),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, no_size),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, too_big),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, unknown),
 			 CUDA_ERROR_NOT_SUPPORTED);
 	assert_nothing_sent();
-	assert_slot_untouched();
 	ck_assert_int_eq(cuCtxSynchronize(), CUDA_SUCCESS);
 }
 END_TEST
@@ -962,31 +993,60 @@ END_TEST
 
 START_TEST(client_string_longer_than_max_refused)
 {
+	char *name = lake_test_buffer(0, 2001, false, 0);
+	CUmodule m = (CUmodule)(uintptr_t)lake_test_handle(LAKE_RT_CUmodule, 0x60D);
+	CUdeviceptr d = 0x5e47;
+
+	memset(name, 'p', 2000);
+	start_counting();
+	ck_assert_int_eq(cuModuleGetGlobal(&d, NULL, m, name), CUDA_ERROR_INVALID_VALUE);
+	assert_nothing_sent();
+	ck_assert_uint_eq(d, 0x5e47);
+	/* max is 1024 bytes with the NUL: 1024 characters are one too many. */
+	name[1024] = 0;
+	ck_assert_int_eq(cuModuleGetGlobal(&d, NULL, m, name), CUDA_ERROR_INVALID_VALUE);
+	assert_nothing_sent();
+	name[1023] = 0;
+	ck_assert_int_eq(cuModuleGetGlobal(&d, NULL, m, name), CUDA_SUCCESS);
+	ck_assert_uint_eq(commands_seen, 1);
+	ck_assert_uint_eq(lake_fake_find("cuModuleGetGlobal")->len[3], 1024);
+}
+END_TEST
+
+/* cuModuleLoad reads the file on the caller's side: a path it cannot open
+ * (or one longer than 4096 bytes) sends nothing; lakeD gets the contents. */
+START_TEST(client_module_file_read_by_the_caller)
+{
 	char *path = lake_test_buffer(0, 5001, false, 0);
+	const struct lake_fake_record *rec;
 	CUmodule m = (CUmodule)(uintptr_t)0x5e47;
 
 	memset(path, 'p', 5000);
 	start_counting();
 	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_ERROR_INVALID_VALUE);
+	path[4095] = 0;
+	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_ERROR_FILE_NOT_FOUND);
+	ck_assert_int_eq(cuModuleLoad(&m, "/nonexistent/lake/module.cubin"), CUDA_ERROR_FILE_NOT_FOUND);
+	ck_assert_int_eq(cuModuleLoad(&m, "/dev/null"), CUDA_ERROR_INVALID_VALUE);	/* not a file */
+	ck_assert_int_eq(cuModuleLoad(&m, "/tmp"), CUDA_ERROR_INVALID_VALUE);
 	assert_nothing_sent();
 	ck_assert_ptr_eq(m, (CUmodule)(uintptr_t)0x5e47);
-	/* max is 4096 bytes with the NUL: 4096 characters are one too many. */
-	path[4096] = 0;
-	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_ERROR_INVALID_VALUE);
-	assert_nothing_sent();
-	path[4095] = 0;
-	ck_assert_int_eq(cuModuleLoad(&m, path), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleLoad(&m, lake_test_image_file()), CUDA_SUCCESS);
 	ck_assert_uint_eq(commands_seen, 1);
-	ck_assert_uint_eq(lake_fake_find("cuModuleLoad")->len[1], 4096);
+	rec = lake_fake_find("cuModuleLoad");
+	ck_assert_uint_eq(rec->len[1], sizeof(LAKE_TEST_PTX));
+	ck_assert_str_eq((const char *)rec->data[1], LAKE_TEST_PTX);
 }
 END_TEST
 
-START_TEST(client_launch_unlearned_function_bad_handle)
+/* kernelParams need a layout read from the image: for a function LAKE has
+ * none for, the launch is refused (extra still works). */
+START_TEST(client_launch_unlearned_function_not_supported)
 {
 	CUfunction g = (CUfunction)(uintptr_t)lake_test_handle(LAKE_RT_CUfunction, 0xF200);
 
 	start_counting();
-	ck_assert_int_eq(launch(g, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
+	ck_assert_int_eq(launch(g, NULL, kparams), CUDA_ERROR_NOT_SUPPORTED);
 	assert_nothing_sent();
 	ck_assert_int_eq(cuCtxSynchronize(), CUDA_SUCCESS);
 }
@@ -1195,7 +1255,7 @@ START_TEST(out_learned_layout_returned_and_used_for_packing)
 	unsigned int i;
 
 	ck_assert_int_eq(cuModuleLoadData(&m, test_ptx), CUDA_SUCCESS);
-	ck_assert_int_eq(cuModuleGetFunction(&f, m, "kern"), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL), CUDA_SUCCESS);
 	ck_assert_uint_eq(o->hfunc, (__u64)(uintptr_t)f);
 	ck_assert_uint_eq(o->hfunc_layout.count, LAKE_FAKE_KPARAMS);
 	ck_assert_uint_eq(o->hfunc_layout.size, FAKE_KPARAMS_SIZE);
@@ -1226,7 +1286,8 @@ static void corrupt_layout(__u8 *slot)
 	o->hfunc_layout.offset[2] = (__u16)(o->hfunc_layout.size - 4);	/* 8 bytes past size */
 }
 
-/* The client checks a layout before trusting it to pack parameters. */
+/* lakeD's layout is only compared with the image's: a different one
+ * (here inconsistent, too) refuses the lookup. */
 START_TEST(out_bad_layout_from_daemon_not_learned)
 {
 	CUmodule m = NULL;
@@ -1234,11 +1295,8 @@ START_TEST(out_bad_layout_from_daemon_not_learned)
 
 	ck_assert_int_eq(cuModuleLoadData(&m, test_ptx), CUDA_SUCCESS);
 	lake_test_set_reply_hook(corrupt_layout);
-	ck_assert_int_eq(cuModuleGetFunction(&f, m, "kern"), CUDA_SUCCESS);
-	ck_assert_ptr_nonnull(f);
-	start_counting();
-	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_ERROR_INVALID_HANDLE);
-	assert_nothing_sent();
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL), CUDA_ERROR_UNKNOWN);
+	ck_assert_ptr_null(f);
 }
 END_TEST
 
@@ -1330,7 +1388,7 @@ START_TEST(cleanup_function_not_destroyed_on_its_own)
 	CUfunction f = NULL;
 
 	ck_assert_int_eq(cuModuleLoadData(&m, test_ptx), CUDA_SUCCESS);
-	ck_assert_int_eq(cuModuleGetFunction(&f, m, "kern"), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL), CUDA_SUCCESS);
 	ck_assert_uint_eq(lake_srv_res_count(lake_test_conn(), LAKE_RT_CUfunction), 1);
 	lake_fake_reset();
 	lake_test_reconnect();
@@ -1526,6 +1584,184 @@ START_TEST(image_size_reads_at_most_max)
 }
 END_TEST
 
+/* ---- 8. a hostile daemon: nothing it says reaches past what the caller gave */
+
+#ifndef CU_LAUNCH_PARAM_BUFFER_POINTER
+#define CU_LAUNCH_PARAM_END		((void *)0x00)
+#define CU_LAUNCH_PARAM_BUFFER_POINTER	((void *)0x01)
+#define CU_LAUNCH_PARAM_BUFFER_SIZE	((void *)0x02)
+#endif
+
+/* A PTX image whose kernel k3 takes what the fake's cuFuncGetParamInfo
+ * reports (8, 4 and 8 bytes at 0, 8, 16), and k1 one int. */
+static const char trust_ptx[] =
+	".version 8.0\n.target sm_90\n.address_size 64\n"
+	".visible .entry k3(\n\t.param .u64 k3_param_0,\n\t.param .u32 k3_param_1,\n"
+	"\t.param .u64 k3_param_2\n)\n{\n\tret;\n}\n"
+	".visible .entry k1(\n\t.param .u32 k1_param_0\n)\n{\n\tret;\n}\n";
+
+/* A consistent lie: 8 parameters of 256 bytes each for a 3-parameter kernel. */
+static void lie_layout_8x256(__u8 *slot)
+{
+	struct lake_outs_cuModuleGetFunction *o = (void *)(slot + LAKE_OUTS_OFFSET);
+	unsigned int i;
+
+	o->hfunc_layout.count = 8;
+	o->hfunc_layout.size = 8 * 256;
+	for (i = 0; i < 8; i++) {
+		o->hfunc_layout.offset[i] = (__u16)(i * 256);
+		o->hfunc_layout.psize[i] = 256;
+	}
+}
+
+START_TEST(hostile_oversized_layout_refused)
+{
+	const struct lake_args_cuLaunchKernel *a =
+		(const void *)(lake_test_slot() + LAKE_ARGS_OFFSET);
+	CUmodule m = NULL;
+	CUfunction f = NULL;
+	CUresult r;
+
+	ck_assert_int_eq(cuModuleLoadData(&m, trust_ptx), CUDA_SUCCESS);
+	lake_test_set_reply_hook(lie_layout_8x256);
+	r = cuModuleGetFunction(&f, m, "k3");
+	lake_test_set_reply_hook(NULL);
+	if (r == CUDA_SUCCESS) {
+		/* Had it been taken, no launch may pack more than k3's 24 bytes
+		 * from the caller's three parameters. */
+		lake_fake_reset();
+		launch(f, NULL, kparams);
+		ck_assert_uint_le(a->kernelParams.len, FAKE_KPARAMS_SIZE);
+	}
+	ck_assert_int_eq(r, CUDA_ERROR_UNKNOWN);
+	ck_assert_ptr_null(f);
+}
+END_TEST
+
+START_TEST(hostile_honest_layout_packs_the_image_layout)
+{
+	const struct lake_args_cuLaunchKernel *a =
+		(const void *)(lake_test_slot() + LAKE_ARGS_OFFSET);
+	CUmodule m = NULL;
+	CUfunction f = NULL;
+
+	ck_assert_int_eq(cuModuleLoadData(&m, trust_ptx), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, "k3"), CUDA_SUCCESS);
+	ck_assert_int_eq(launch(f, NULL, kparams), CUDA_SUCCESS);
+	ck_assert_uint_eq(a->kernelParams.len, FAKE_KPARAMS_SIZE);
+	ck_assert(memcmp(lake_test_slot() + a->kernelParams.off + 8, &kv1, 4) == 0);
+}
+END_TEST
+
+/* The name lakeD writes fills the caller's whole buffer, without a NUL. */
+static void name_without_nul(__u8 *slot)
+{
+	const struct lake_args_cuDeviceGetName *a = (const void *)(slot + LAKE_ARGS_OFFSET);
+	__u8 *base = a->name.where == LAKE_BUF_SLOT ? slot : lake_test_arena();
+
+	memset(base + a->name.off, 'A', a->name.len);
+}
+
+START_TEST(hostile_device_name_terminated_in_callers_buffer)
+{
+	int variant;
+
+	for (variant = 0; variant < 2; variant++) {
+		char *name = lake_test_buffer(variant, 17, false, 0);
+
+		name[16] = 'G';	/* a guard byte past the caller's len */
+		lake_test_set_reply_hook(name_without_nul);
+		ck_assert_int_eq(cuDeviceGetName(name, 16, 0), CUDA_SUCCESS);
+		ck_assert_msg(memchr(name, 0, 16) != NULL, "variant %d: no NUL within len", variant);
+		ck_assert_uint_eq(strlen(name), 15);
+		ck_assert_int_eq(name[16], 'G');
+	}
+}
+END_TEST
+
+static unsigned int lie_count;
+
+static void inflate_process_count(__u8 *slot)
+{
+	struct lake_outs_nvmlDeviceGetComputeRunningProcesses *o = (void *)(slot + LAKE_OUTS_OFFSET);
+
+	o->infoCount = lie_count;
+}
+
+START_TEST(hostile_process_count_clamped_to_capacity)
+{
+	nvmlDevice_t dev = (nvmlDevice_t)(uintptr_t)lake_test_handle(LAKE_RT_nvmlDevice_t, 0xDE1);
+	nvmlProcessInfo_t *infos = lake_test_buffer(0, 5 * sizeof(*infos), false, 0);
+	unsigned int count = 4;
+
+	memset(&infos[4], 0x77, sizeof(infos[4]));
+	lie_count = 1000;
+	lake_test_set_reply_hook(inflate_process_count);
+	ck_assert_int_eq(nvmlDeviceGetComputeRunningProcesses(dev, &count, infos),
+			 NVML_ERROR_INSUFFICIENT_SIZE);
+	ck_assert_uint_eq(count, 1000);	/* the real count, as NVML reports it */
+	ck_assert_uint_eq(((__u8 *)&infos[4])[0], 0x77);
+	/* An honest count within capacity comes back as it is. */
+	lie_count = 2;
+	count = 4;
+	ck_assert_int_eq(nvmlDeviceGetComputeRunningProcesses(dev, &count, infos), NVML_SUCCESS);
+	ck_assert_uint_eq(count, 2);
+}
+END_TEST
+
+/* A daemon that answers "success" without writing any output bytes. */
+static void lazy_server(__u8 *slot)
+{
+	struct lake_msg_hdr *h = (void *)slot;
+
+	h->result = 0;
+	h->reply_len = 0;
+}
+
+START_TEST(hostile_staged_output_never_returns_stale_bytes)
+{
+	__u8 *secret = lake_test_buffer(0, 256, false, 0);
+	__u8 *dst = lake_test_buffer(0, 256, false, 0);
+	unsigned int i;
+
+	memset(secret, 0x5e, 256);
+	memset(dst, 0xEE, 256);
+	ck_assert_int_eq(cuMemcpyHtoD(0x1000, secret, 256), CUDA_SUCCESS);	/* staged in the slot */
+	lake_test_set_server(lazy_server);
+	ck_assert_int_eq(cuMemcpyDtoH(dst, 0x1000, 256), CUDA_SUCCESS);
+	for (i = 0; i < 256; i++)
+		ck_assert_msg(dst[i] == 0, "byte %u came back as %#x", i, dst[i]);
+}
+END_TEST
+
+START_TEST(client_launch_with_explicit_buffer)
+{
+	CUmodule m = NULL;
+	CUfunction f = NULL;
+	__u8 buf[24];
+	size_t size = sizeof(buf);
+	void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+			  CU_LAUNCH_PARAM_END };
+	const struct lake_fake_record *rec;
+
+	memcpy(buf, &kv0, 8);
+	memcpy(buf + 8, &kv1, 4);
+	memset(buf + 12, 0, 4);
+	memcpy(buf + 16, &kv2, 8);
+	ck_assert_int_eq(cuModuleLoadData(&m, trust_ptx), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&f, m, "k3"), CUDA_SUCCESS);
+	lake_fake_reset();
+	ck_assert_int_eq(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, extra), CUDA_SUCCESS);
+	rec = lake_fake_find("cuLaunchKernel");
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_ptr_null(rec->ptr[9]);		/* no kernelParams */
+	ck_assert_ptr_nonnull(rec->ptr[10]);		/* an extra list */
+	ck_assert_uint_eq(rec->len[10], sizeof(buf));
+	ck_assert(memcmp(rec->data[10], buf, sizeof(buf)) == 0);
+	ck_assert_int_eq(cuCtxSynchronize(), CUDA_SUCCESS);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -1592,10 +1828,11 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, raw_kparams_for_unlearned_function_rejected);
 
 	tc = tcase(s, "client checks");
-	tcase_add_test(tc, client_launch_with_extra_not_supported);
+	tcase_add_test(tc, client_launch_extra_misuse_refused);
 	tcase_add_test(tc, client_ctx_create_with_params_not_supported);
 	tcase_add_test(tc, client_string_longer_than_max_refused);
-	tcase_add_test(tc, client_launch_unlearned_function_bad_handle);
+	tcase_add_test(tc, client_module_file_read_by_the_caller);
+	tcase_add_test(tc, client_launch_unlearned_function_not_supported);
 	tcase_add_test(tc, client_large_buffer_staged_through_arena);
 	tcase_add_test(tc, client_large_output_staged_and_copied_back);
 	tcase_add_test(tc, client_arena_buffer_not_copied);
@@ -1610,6 +1847,14 @@ Suite *lake_protocol_suite(void)
 	tcase_add_test(tc, out_not_written_when_vendor_fails);
 	tcase_add_test(tc, out_learned_layout_returned_and_used_for_packing);
 	tcase_add_test(tc, out_bad_layout_from_daemon_not_learned);
+
+	tc = tcase(s, "hostile daemon");
+	tcase_add_test(tc, hostile_oversized_layout_refused);
+	tcase_add_test(tc, hostile_honest_layout_packs_the_image_layout);
+	tcase_add_test(tc, hostile_device_name_terminated_in_callers_buffer);
+	tcase_add_test(tc, hostile_process_count_clamped_to_capacity);
+	tcase_add_test(tc, hostile_staged_output_never_returns_stale_bytes);
+	tcase_add_test(tc, client_launch_with_explicit_buffer);
 
 	tc = tcase(s, "resource cleanup");
 	tcase_add_test(tc, cleanup_counts_live_resources);

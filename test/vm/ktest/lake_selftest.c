@@ -90,7 +90,7 @@ static int lake_st_load_fn(void *data)
 
 	r = cuModuleLoadData(&mod, LAKE_TEST_PTX);
 	if (!r)
-		r = cuModuleGetFunction(&fn, mod, "load");
+		r = cuModuleGetFunction(&fn, mod, LAKE_TEST_KERNEL);
 	if (r) {
 		w->failed++;
 		w->last_error = r;
