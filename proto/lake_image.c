@@ -441,7 +441,9 @@ static void lake_ptx_parse(struct lake_build *b, const char *p, __u64 len)
 		name = x.tok;
 		namelen = x.toklen;
 		memset(b->seen, 0, sizeof(b->seen));
-		if (lake_ptx_next(&x) && lake_ptx_is(&x, "(")) {
+		if (!lake_ptx_next(&x)) {
+			bad = true;	/* cut off after its name */
+		} else if (lake_ptx_is(&x, "(")) {
 			if (!lake_ptx_next(&x)) {
 				bad = true;
 			} else if (!lake_ptx_is(&x, ")")) {
@@ -468,6 +470,9 @@ static void lake_ptx_parse(struct lake_build *b, const char *p, __u64 len)
 					}
 				}
 			}
+			/* A whole entry goes on (its body or a directive). */
+			if (!bad && !lake_ptx_next(&x))
+				bad = true;
 		}
 		lake_build_finish_kernel(b, name, namelen, count, bad, false, 0);
 	}
