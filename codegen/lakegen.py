@@ -12,6 +12,7 @@ Writes into DIR (only files whose content changed, so builds stay incremental):
   lake_dispatch.c        lakeD's dispatch table
   lake_fake.c/.h         the recording test double of the vendor libraries (tests only)
   test_roundtrip.c       a libcheck round-trip test of every remoted function
+  lake_test_image.ptx    the tests' module image as a file (cuModuleLoad's tests)
 
 A problem in a spec is reported as 'file:line: problem' with exit status 1.
 """
@@ -161,6 +162,34 @@ def fake_out_bits(f, p):
     return "0x%016xull" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
 
 
+# The PTX image tests load (lake_testvals.h's LAKE_TEST_PTX, and as a file
+# lake_test_image.ptx): one kernel whose parameters are what the test double
+# reports (8, 4 and 8 bytes at 0, 8 and 16).
+TEST_PTX = """// PTX for LAKE's tests
+.version 8.0
+.target sm_90
+.address_size 64
+.visible .entry {kernel}(
+	.param .u64 p0,
+	.param .u32 p1,
+	.param .u64 p2
+)
+{{
+	ret;
+}}
+"""
+
+
+def c_literal(text):
+    """text as a C string literal, one source line per line of text."""
+    lines = text.splitlines(keepends=True)
+    out = []
+    for ln in lines:
+        esc = ln.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\n", "\\n")
+        out.append(f'"{esc}"')
+    return " \\\n\t\t\t".join(out)
+
+
 def test_real(f, p):
     """The fake vendor pointer/value a test registers for input handle p."""
     return f"0x{0xD0000 + (f.api_id or 0) * 256 + p.index * 16:x}ULL"
@@ -205,7 +234,7 @@ def make_env():
     )
     env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
-                       vendor_arg=vendor_arg, read_once=read_once)
+                       vendor_arg=vendor_arg, read_once=read_once, c_literal=c_literal)
     env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
                        param_doc=param_doc, test_string=test_string)
     return env
@@ -225,7 +254,8 @@ def outputs(specset):
                        ("lake_testvals.h", "lake_testvals.h.j2"),
                        ("lake_ktest_roundtrip.c", "lake_ktest_roundtrip.c.j2"),
                        ("lake_fake.c", "lake_fake.c.j2"),
-                       ("test_roundtrip.c", "test_roundtrip.c.j2")):
+                       ("test_roundtrip.c", "test_roundtrip.c.j2"),
+                       ("lake_test_image.ptx", "lake_test_image.ptx.j2")):
         out[name] = (tmpl, {})
     return out
 
@@ -250,7 +280,9 @@ def render_all(specset, rel_base):
 
     learners = [f for f in remoted if f.learns]
     test_kernel = test_string(learners[0], learners[0].learns.name_param) if learners else "lake_test_kernel"
+    test_ptx = TEST_PTX.format(kernel=test_kernel)
     common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, test_kernel=test_kernel,
+                  test_ptx=test_ptx,
                   creators=creators, creator_of=creator_of, expected_real=expected_real,
                   needs_creator=needs_creator,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,
