@@ -79,19 +79,27 @@
 
 static struct dentry *lake_st_dir;
 
-/* The last command's summary (the result file); writes are serialised. */
+/*
+ * Commands run one at a time (lake_st_lock), except the single null calls
+ * ("null 1", "timed-null"), which test programs make from several callers
+ * at once to fill the slots.  The last summary (the result file) has a lock
+ * of its own; "null 1" leaves it alone.
+ */
 static DEFINE_MUTEX(lake_st_lock);
+static DEFINE_MUTEX(lake_st_result_lock);
 static char lake_st_result[256];
 
 static __printf(2, 3) void lake_st_report(bool log, const char *fmt, ...)
 {
 	va_list ap;
 
+	mutex_lock(&lake_st_result_lock);
 	va_start(ap, fmt);
 	vscnprintf(lake_st_result, sizeof(lake_st_result), fmt, ap);
 	va_end(ap);
 	if (log)
 		pr_info("lake_selftest: %s", lake_st_result);
+	mutex_unlock(&lake_st_result_lock);
 }
 
 struct lake_st_worker {
@@ -329,8 +337,9 @@ static int lake_st_null(unsigned int calls)
 		if (r == -EINTR)
 			break;	/* killed: stop */
 	}
-	/* One call at a time is how test_ioctl drives the kernel: no log. */
-	lake_st_report(calls > 1, "null: calls=%u ok=%u enodev=%u etimedout=%u eproto=%u eintr=%u other=%u first_error=%d\n",
+	if (calls == 1)
+		return first;	/* one of several concurrent callers: errno only */
+	lake_st_report(true, "null: calls=%u ok=%u enodev=%u etimedout=%u eproto=%u eintr=%u other=%u first_error=%d\n",
 		       i, ok, nodev, timedout, proto, intr, other, first);
 	return first;
 }
@@ -626,8 +635,12 @@ static ssize_t lake_st_run_write(struct file *file, const char __user *ubuf,
 	n = sscanf(cmd, "%15s %u %u", name, &a, &b);
 	if (n < 1)
 		return -EINVAL;
+	if ((!strcmp(name, "null") && n == 2 && a == 1) || !strcmp(name, "timed-null")) {
+		ret = a == 1 ? lake_st_null(1) : lake_st_timed_null();
+		return ret ? ret : len;
+	}
 	mutex_lock(&lake_st_lock);
-	lake_st_result[0] = 0;
+	lake_st_report(false, "%s", "");
 	if (!strcmp(name, "roundtrip")) {
 		int fails = lake_ktest_roundtrip(&ncalls);
 
@@ -684,9 +697,9 @@ static ssize_t lake_st_result_read(struct file *file, char __user *ubuf, size_t 
 {
 	char buf[sizeof(lake_st_result)];
 
-	mutex_lock(&lake_st_lock);
+	mutex_lock(&lake_st_result_lock);
 	memcpy(buf, lake_st_result, sizeof(buf));
-	mutex_unlock(&lake_st_lock);
+	mutex_unlock(&lake_st_result_lock);
 	return simple_read_from_buffer(ubuf, len, ppos, buf, strnlen(buf, sizeof(buf)));
 }
 
