@@ -516,7 +516,7 @@ END_TEST
 /* ---- cuModuleLoad: the caller reads the file ---------------------------------- */
 
 static unsigned int loads_seen;
-static char load_image[256];
+static char load_image[1024];
 
 static void modfile_handler(struct dmn *d, uint32_t slot, struct lake_msg_hdr *h)
 {
