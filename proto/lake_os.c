@@ -76,27 +76,6 @@ static int lake_zstd_decompress(const void *src, __u64 srclen, void *dst, __u64 
 	return ret;
 }
 
-int lake_os_decompress(int codec, const void *src, __u64 srclen, void *dst, __u64 dstlen,
-		       __u64 *outlen)
-{
-	int n;
-
-	switch (codec) {
-	case LAKE_CODEC_LZ4:
-		if (srclen > INT_MAX || dstlen > INT_MAX)
-			return -EINVAL;
-		n = LZ4_decompress_safe(src, dst, (int)srclen, (int)dstlen);
-		if (n < 0)
-			return -EINVAL;
-		*outlen = n;
-		return 0;
-	case LAKE_CODEC_ZSTD:
-		return lake_zstd_decompress(src, srclen, dst, dstlen, outlen);
-	default:
-		return -EOPNOTSUPP;
-	}
-}
-
 #else /* user space */
 #include <fcntl.h>
 #include <limits.h>
@@ -159,32 +138,52 @@ out:
 	return err;
 }
 
+#ifdef LAKE_HAVE_ZSTD
+static int lake_zstd_decompress(const void *src, __u64 srclen, void *dst, __u64 dstlen,
+				__u64 *outlen)
+{
+	size_t n = ZSTD_decompress(dst, dstlen, src, srclen);
+
+	if (ZSTD_isError(n))
+		return -EINVAL;
+	*outlen = n;
+	return 0;
+}
+#endif
+#endif
+
+/* Both sides have LZ4_decompress_safe(): the kernel's lib/lz4, or liblz4. */
+#if defined(__KERNEL__) || defined(LAKE_HAVE_LZ4)
+#define LAKE_CAN_LZ4
+static int lake_lz4_decompress(const void *src, __u64 srclen, void *dst, __u64 dstlen,
+			       __u64 *outlen)
+{
+	int n;
+
+	if (srclen > INT_MAX || dstlen > INT_MAX)
+		return -EINVAL;
+	n = LZ4_decompress_safe(src, dst, (int)srclen, (int)dstlen);
+	if (n < 0)
+		return -EINVAL;
+	*outlen = (__u64)n;
+	return 0;
+}
+#endif
+#if defined(__KERNEL__) || defined(LAKE_HAVE_ZSTD)
+#define LAKE_CAN_ZSTD
+#endif
+
 int lake_os_decompress(int codec, const void *src, __u64 srclen, void *dst, __u64 dstlen,
 		       __u64 *outlen)
 {
 	switch (codec) {
-#ifdef LAKE_HAVE_LZ4
-	case LAKE_CODEC_LZ4: {
-		int n;
-
-		if (srclen > INT_MAX || dstlen > INT_MAX)
-			return -EINVAL;
-		n = LZ4_decompress_safe(src, dst, (int)srclen, (int)dstlen);
-		if (n < 0)
-			return -EINVAL;
-		*outlen = (__u64)n;
-		return 0;
-	}
+#ifdef LAKE_CAN_LZ4
+	case LAKE_CODEC_LZ4:
+		return lake_lz4_decompress(src, srclen, dst, dstlen, outlen);
 #endif
-#ifdef LAKE_HAVE_ZSTD
-	case LAKE_CODEC_ZSTD: {
-		size_t n = ZSTD_decompress(dst, dstlen, src, srclen);
-
-		if (ZSTD_isError(n))
-			return -EINVAL;
-		*outlen = n;
-		return 0;
-	}
+#ifdef LAKE_CAN_ZSTD
+	case LAKE_CODEC_ZSTD:
+		return lake_zstd_decompress(src, srclen, dst, dstlen, outlen);
 #endif
 	default:
 		(void)src;
@@ -195,4 +194,3 @@ int lake_os_decompress(int codec, const void *src, __u64 srclen, void *dst, __u6
 		return -EOPNOTSUPP;
 	}
 }
-#endif

@@ -20,6 +20,15 @@ fail() {
 	exit 1
 }
 kstat() { sed -n "s/^$1: //p" "$STATS"; }
+# wait_daemon STATE: wait (10 s at most) until the stats say the daemon is STATE.
+wait_daemon() {
+	i=0
+	while [ "$(kstat daemon)" != "$1" ]; do
+		i=$((i + 1))
+		[ $i -lt 500 ] || fail "the daemon is not $1 after 10 s"
+		sleep 0.02
+	done
+}
 
 # timeout_ms 300: unanswered calls end quickly, so the run sees many of each.
 insmod /lake/lake.ko nslots=16 timeout_ms=300 || fail "insmod lake.ko"
@@ -28,22 +37,12 @@ cp /lake/lake_test_image.ptx /tmp/lake-test-image.ptx || fail "cannot place the 
 echo "fuzz: $SECONDS s, seed $SEED (rerun: test/vm/fuzz-kchan.sh --seconds $SECONDS --seed $SEED)"
 /lake/fuzz_kchan "$((SECONDS + 2))" "$SEED" >"${LAKE_VM_OUT:-/out}/fuzz_kchan.log" 2>&1 &
 DPID=$!
-i=0
-while [ "$(kstat daemon)" != attached ]; do
-	i=$((i + 1))
-	[ $i -lt 500 ] || fail "fuzz_kchan did not attach"
-	sleep 0.02
-done
+wait_daemon attached
 echo "fuzz $SECONDS 4" >"$ST/run" || fail "the fuzz callers failed (a string past its buffer?)"
 cat "$ST/result"
 wait "$DPID" || fail "fuzz_kchan failed: $(tail -n 3 "${LAKE_VM_OUT:-/out}/fuzz_kchan.log")"
 cat "${LAKE_VM_OUT:-/out}/fuzz_kchan.log"
-i=0
-while [ "$(kstat daemon)" != absent ]; do
-	i=$((i + 1))
-	[ $i -lt 500 ] || fail "the daemon is still attached after exiting"
-	sleep 0.02
-done
+wait_daemon absent
 cp "$STATS" "${LAKE_VM_OUT:-/out}/stats.txt"
 grep -E '^(in_flight|arena_used|timeouts|bad_completions|layout_)' "$STATS"
 [ "$(kstat in_flight)" = 0 ] || fail "$(kstat in_flight) slots still in flight after the daemon went"

@@ -317,3 +317,18 @@ uint8_t *guarded_page(void)
 	ck_assert_int_eq(mprotect(p + page_size, page_size, PROT_NONE), 0);
 	return p;
 }
+
+int lake_vmtest_main(Suite *suite, const char *name)
+{
+	SRunner *sr = srunner_create(suite);
+	int failed;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "%s: run as root, with lake.ko and lake_selftest.ko loaded\n", name);
+		return 2;
+	}
+	srunner_run_all(sr, CK_VERBOSE);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

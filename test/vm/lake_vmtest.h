@@ -82,5 +82,7 @@ int caller_result(struct caller *c);
 void caller_finish(struct caller *c);
 uint32_t serve_one(struct dmn *d);
 uint8_t *guarded_page(void);
+/* Runs @suite (as root, else exit 2); 0 if every test passed. */
+int lake_vmtest_main(Suite *suite, const char *name);
 
 #endif /* LAKE_VMTEST_H */

@@ -699,15 +699,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(hostile_suite());
-	int failed;
-
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_hostile: run as root, with lake.ko and lake_selftest.ko loaded\n");
-		return 2;
-	}
-	srunner_run_all(sr, CK_VERBOSE);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return lake_vmtest_main(hostile_suite(), "test_hostile");
 }
