@@ -586,6 +586,11 @@ int lake_vchan_start(struct lake_vchan **out, const struct lake_vchan_opts *o)
 		lake_err("%s: cannot map it: %s", v->name, strerror(errno));
 		goto fail;
 	}
+	/* Like /dev/lake's VM_DONTCOPY: a process lakeD forks does not inherit
+	 * the guest's memory. */
+	if (madvise(v->map, v->size, MADV_DONTFORK))
+		lake_warn("%s: madvise(MADV_DONTFORK): %s: a fork of lakeD would inherit the "
+			  "guest's memory", v->name, strerror(errno));
 	v->hdr = (struct lake_ivshmem_hdr *)v->map;
 	v->chan.name = v->name;
 	v->chan.ops = &lake_vchan_ops;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include "lake_chan.h"
 #include "lake_config.h"
 #include "lake_fake.h"
@@ -175,6 +176,29 @@ static void tg_start_host(struct tguest *g, unsigned int guest_timeout_ms)
 	ck_assert_int_eq(lake_vchan_start(&g->vc, &o), 0);
 }
 
+/*
+ * How many mappings of @path this process has.  Only read(), no stdio: it
+ * runs in a child forked from a process with lakeD's threads.
+ */
+static int maps_of(const char *path)
+{
+	static char buf[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), count = 0;
+	const char *p;
+
+	if (fd < 0)
+		return -1;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	for (p = buf; (p = strstr(p, path)); p++)
+		count++;
+	return count;
+}
+
 static void tg_beat(struct tguest *g)
 {
 	ST(g->h->guest_beat, ++g->beat);
@@ -263,9 +287,22 @@ START_TEST(test_session_serves_and_ends)
 	__u32 s1, s2, s3;
 	long took;
 	unsigned int i;
+	pid_t child;
+	int status;
 
 	tg_open(&g);
 	tg_start_host(&g, 400);
+	/* As /dev/lake's region (VM_DONTCOPY): a fork of lakeD does not inherit
+	 * its mapping of the guest's memory; this test's own mapping it does. */
+	ck_assert_int_eq(maps_of(g.path), 2);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(maps_of(g.path));
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+		      "a fork of lakeD maps the guest's file %d times, expected 1 (the test's own)",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	s1 = tg_attach(&g, 0);
 	for (i = 0; i < 100; i++)
 		tg_nop(&g, i % T_NSLOTS, 1000 + i, 0xC0FFEE00ull + i);

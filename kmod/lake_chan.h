@@ -20,6 +20,8 @@ enum lake_slot_state {
 	LAKE_SLOT_SYNC,		/* published; its caller waits */
 	LAKE_SLOT_SYNC_DONE,	/* completed; its caller reads the reply */
 	LAKE_SLOT_ASYNC,	/* published; nobody waits */
+	LAKE_SLOT_REPLIED,	/* its caller took the reply through done_seq (and
+				 * counted it); lakeD's report only frees it */
 	LAKE_SLOT_ABANDONED,	/* published; its caller timed out or was killed */
 };
 
@@ -66,6 +68,7 @@ struct lake_chan {
 	u32 sq_tail;			/* the producer index (the shared copy is a mirror) */
 	u32 next_seq;
 	const void *daemon;		/* the attached lakeD's file (or VM session), or NULL */
+	struct pid *daemon_tgid;	/* the process that attached: only it maps */
 	bool attached;
 	atomic_t inflight;
 
@@ -87,6 +90,9 @@ void lake_chan_exit(void);
 int lake_chan_attach(const void *daemon);
 void lake_chan_detach(const void *daemon);
 bool lake_chan_is_daemon(const void *file);
+/* The daemon's file, used by the process that attached it (not a child that
+ * inherited the descriptor). */
+bool lake_chan_is_daemon_process(struct file *file);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
 int lake_chan_complete_batch(struct lake_completion *c, u32 count);

@@ -43,17 +43,10 @@ MODULE_PARM_DESC(vm, "The VM bridge: 'auto' (default: the first ivshmem device o
 
 static unsigned int host_timeout_ms = 1000;
 
+/* Bounded like lake.ko's other writable parameters: out of range is EINVAL. */
 static int lake_set_host_timeout(const char *val, const struct kernel_param *kp)
 {
-	unsigned int v;
-	int ret = kstrtouint(val, 0, &v);
-
-	if (ret)
-		return ret;
-	if (v < 2 * LAKE_IVSHMEM_BEAT_MS || v > 600000)
-		return -ERANGE;
-	WRITE_ONCE(host_timeout_ms, v);
-	return 0;
+	return param_set_uint_minmax(val, kp, 2 * LAKE_IVSHMEM_BEAT_MS, 600000);
 }
 
 static const struct kernel_param_ops lake_host_timeout_ops = {

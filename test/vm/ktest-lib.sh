@@ -22,6 +22,19 @@ calls() {
 }
 null_calls() { calls '(null round trip)'; }
 
+# errors NAME: the error count of a function in the stats file.
+errors() {
+	e=$(sed -n "s/^ *$1  *[0-9][0-9]* calls \([0-9][0-9]*\) errors$/\1/p" "$STATS")
+	echo "${e:-0}"
+}
+
+# check_error_counts WHEN: no function counts more errors than calls (a
+# failed call is counted once, however its completion arrives).
+check_error_counts() {
+	bad=$(awk '/ calls [0-9]+ errors$/ && $(NF-1) > $(NF-3)' "$STATS")
+	[ -z "$bad" ] || fail "stats ($1): more errors than calls: $bad"
+}
+
 expect_stat() {
 	v=$(kstat "$1")
 	[ "$v" = "$2" ] || fail "stats: $1 is '$v', expected '$2' ($3)"

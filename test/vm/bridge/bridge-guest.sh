@@ -1,12 +1,15 @@
 #!/bin/sh
 # bridge-guest.sh - CTest vm_bridge, the guest's half: lake.ko in the VM,
 # served by lakeD-fake on the HOST across the ivshmem bridge.  Run by
-# lake-vm.sh (busybox sh) with lake.ko, lake_selftest.ko and lake-vmtool in
-# /lake; test/vm/bridge/bridge.sh, on the host, answers the requests this
-# script sends through the mailbox (a second, small ivshmem device):
+# lake-vm.sh (busybox sh) with lake.ko, lake_selftest.ko, lake_hello.ko,
+# lake-vmtool and the test image in /lake; test/vm/bridge/bridge.sh, on the
+# host, answers the requests this script sends through the mailbox (a
+# second, small ivshmem device):
 #   start [ARGS]   start lakeD-fake --vm-shm (ARGS: e.g. --fake-verify)
+#   start-lakeD    start the real lakeD --vm-shm (no GPU: CUDA_ERROR_NO_DEVICE)
 #   stop | kill    SIGTERM (expect exit 0) | SIGKILL it
 #   hostile-host N / hostile-host-wait     lake-vmtool hostile-host, N s
+#   fuzz-host N SEED / fuzz-host-stop      fuzz_kchan --vm-shm, N s at most
 #   other-client N / other-client-wait     a liblake client on the host making
 #                                          null and CUDA calls for N s
 #   alive          is lakeD-fake still running?
@@ -19,11 +22,19 @@
 #                  -ENODEV within host_timeout_ms (1 s) + slack; again under
 #                  the mixed load: nothing stays in flight
 #   4. fail-fast   no lakeD: calls fail at once
-#   5. re-attach   a new lakeD serves without reloading lake.ko
+#   5. re-attach   a new lakeD serves without reloading lake.ko; then
+#                  lake_hello.ko served by the real lakeD says it went over
+#                  ivshmem, and its failed cuInit counts 1 error, not 2
 #   6. hostile host  garbage in the shared memory while 8 kthreads call:
 #                  calls fail or pass, none hangs, the kernel log stays clean
 #                  (the harness fails the run on any WARN/BUG/oops); then a
 #                  real lakeD serves again
+#   6b. fuzzing host  fuzz_kchan --vm-shm answers at random (lying layouts,
+#                  counts and strings, completions wrong, twice, late or
+#                  never) under 4 kthreads calling every function: no
+#                  unterminated string reaches a caller; when its session
+#                  ends nothing stays in flight, no arena is used and the
+#                  layouts are flushed
 #   7. hostile guest  lake.ko unloaded, lake-vmtool breaks the ring from
 #                  this guest while a host liblake client keeps being served;
 #                  lake.ko leaves a device holding foreign data alone unless
@@ -89,6 +100,13 @@ case $(kstat transport) in
 esac
 insmod /lake/lake_selftest.ko || fail "insmod lake_selftest.ko"
 expect_stat daemon absent "before any host lakeD"
+# cuModuleLoad's test reads the test image from a file, as its caller would.
+cp /lake/lake_test_image.ptx /tmp/lake-test-image.ptx || fail "cannot place the test image"
+# The bridge's writable parameter is bounded like the others.
+for v in 199 600001 -1; do
+	echo "$v" >"$P/host_timeout_ms" 2>/dev/null && fail "host_timeout_ms accepted $v"
+done
+[ "$(cat "$P/host_timeout_ms")" = 1000 ] || fail "host_timeout_ms changed by refused writes"
 
 # --- 1. roundtrip ------------------------------------------------------------
 step "1. roundtrip: every function from kernel context, through the bridge (host: lakeD-fake --fake-verify)"
@@ -112,6 +130,7 @@ dmesg | grep 'lake_selftest: load:' | tail -n 1
 [ $(($(null_calls) - n0)) -eq 80000 ] || fail "load: $(($(null_calls) - n0)) null round trips, expected 80000"
 [ $(($(calls cuLaunchKernel) - l0)) -eq 80000 ] || fail "load: launches counted wrong"
 wait_stat in_flight 0 2000
+check_error_counts "after the load"
 
 # --- 3. faults ----------------------------------------------------------------
 step "3. faults: kill -9 the host's lakeD under 8 calling kthreads (host_timeout_ms=1000)"
@@ -155,6 +174,24 @@ start_host
 run bench 2000
 dmesg | grep 'lake_selftest: bench:' | tail -n 1
 
+# lake_hello.ko, served by the real lakeD (no GPU here: CUDA_ERROR_NO_DEVICE).
+ask stop
+wait_stat daemon absent 2000
+ask start-lakeD
+wait_stat daemon attached 10000
+c0=$(calls cuInit)
+e0=$(errors cuInit)
+insmod /lake/lake_hello.ko || fail "insmod lake_hello.ko"
+rmmod lake_hello || fail "rmmod lake_hello"
+dmesg | grep 'lake_hello: ' | tail -n 5
+dmesg | grep -q 'lake_hello: calling .*(each call: lake.ko -> ivshmem (the VM bridge) -> the host.s lakeD' ||
+	fail "lake_hello.ko does not say that its calls went over the VM bridge"
+dmesg | grep -q 'lake_hello: done: NO GPU' || fail "lake_hello.ko did not end with 'done: NO GPU'"
+wait_stat in_flight 0 2000
+[ "$(calls cuInit)" -eq $((c0 + 1)) ] && [ "$(errors cuInit)" -eq $((e0 + 1)) ] ||
+	fail "lake_hello's failed cuInit: $(($(calls cuInit) - c0)) calls, $(($(errors cuInit) - e0)) errors counted, expected 1 and 1"
+check_error_counts "after lake_hello.ko"
+
 # --- 6. hostile host ------------------------------------------------------------
 step "6. hostile host: garbage in the shared memory under 8 calling kthreads"
 ask stop
@@ -181,6 +218,34 @@ wait_stat in_flight 0 3000
 wait_stat arena_used 0 3000
 echo 10000 >"$P/timeout_ms"
 log "hostile host: served normally again; stats: sessions $(kstat vm_sessions), silent $(kstat vm_host_silent), ended $(kstat vm_host_ended), corrupt $(kstat vm_host_corrupt)"
+
+# --- 6b. fuzzing host -------------------------------------------------------------
+step "6b. fuzzing host: fuzz_kchan --vm-shm under 4 kthreads calling every function"
+ask stop
+wait_stat daemon absent 2000
+echo 300 >"$P/timeout_ms" || fail "cannot set timeout_ms"
+seed=$(date +%s)
+bad0=$(kstat bad_completions)
+ask "fuzz-host 300 $seed"
+wait_stat daemon attached 20000
+log "fuzzing host: seed $seed, session $(kstat vm_session)"
+run fuzz 8 4
+dmesg | grep 'lake_selftest: fuzz:' | tail -n 1
+[ "$(kstat daemon)" = attached ] || fail "fuzzing host: the session ended before the callers did (the host's heartbeat?)"
+modules=$(kstat layout_modules)
+ask fuzz-host-stop
+log "fuzzing host: $REPLY; layouts kept during the session: $modules"
+wait_stat daemon absent 3000
+wait_stat in_flight 0 2000
+expect_stat arena_used 0 "after the fuzzing host's session"
+expect_stat layout_modules 0 "the fuzzing session's layouts (there were $modules)"
+expect_stat layout_functions 0 "after the fuzzing host's session"
+[ "$modules" -gt 0 ] || fail "fuzzing host: no layout was kept during the session (was it fuzzing?)"
+[ "$(kstat bad_completions)" -gt "$bad0" ] || fail "fuzzing host: no bad completion was refused"
+echo 10000 >"$P/timeout_ms"
+start_host
+run load 8 1000
+wait_stat in_flight 0 3000
 
 # --- 7. hostile guest -----------------------------------------------------------
 step "7. hostile guest: lake-vmtool breaks the ring while a host client is served"

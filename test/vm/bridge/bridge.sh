@@ -7,13 +7,14 @@
 # (a 4 KiB second ivshmem file), boots the VM (test/vm/lake-vm.sh, which
 # fails on any WARN/BUG/oops in the guest's kernel log) running
 # bridge-guest.sh, and answers that script's requests: starting, stopping
-# and killing lakeD-fake, running the hostile host (lake-vmtool
-# hostile-host) and a liblake client of the same lakeD-fake while the guest
-# is hostile.  After the VM is gone it checks what only the host can see:
+# and killing lakeD-fake (or the real lakeD, which answers every CUDA call
+# with CUDA_ERROR_NO_DEVICE here), running the hostile host (lake-vmtool
+# hostile-host), the fuzzing host (fuzz_kchan --vm-shm) and a liblake client
+# of the same lakeD-fake while the guest is hostile.  After the VM is gone it checks what only the host can see:
 # lakeD-fake freed the resources the powered-off guest held (its heartbeat
 # stopped), it refused to pin more than --vm-pin-max-mb, and no lakeD-fake
-# crashed.  Logs in OUT_DIR: lakeD-N.log, hostile-host.log, other-client.log,
-# vm/ (console.log, dmesg.txt).
+# crashed.  Logs in OUT_DIR: lakeD-N.log, hostile-host.log, fuzz-host.log,
+# other-client.log, vm/ (console.log, dmesg.txt).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,9 +27,14 @@ build=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
 fake=$build/daemon/lakeD-fake
+laked=$build/daemon/lakeD
 tool=$build/test/vm/bridge/lake-vmtool
+fuzz=$build/test/vm/fuzz_kchan
 client=$build/client/tests/lake-null-bench
-for f in "$fake" "$tool" "$client" "$build/kmod/lake.ko" "$build/test/vm/ktest/lake_selftest.ko"; do
+hello=$build/apps/hello/lake_hello.ko
+image=$build/gen/lake_test_image.ptx
+for f in "$fake" "$laked" "$tool" "$fuzz" "$client" "$hello" "$image" "$build/kmod/lake.ko" \
+	"$build/test/vm/ktest/lake_selftest.ko"; do
 	[ -e "$f" ] || {
 		echo "bridge: $f is not built" >&2
 		exit 2
@@ -41,12 +47,12 @@ mbox=$(mktemp /dev/shm/lake-mbox.XXXXXX)
 sock=$(mktemp -u "${TMPDIR:-/tmp}/lake-bridge.XXXXXX.sock")
 truncate -s 64M "$shm"
 truncate -s 4096 "$mbox"
-dpid="" hpid="" cpid="" vmpid="" n=0
+dpid="" hpid="" fpid="" cpid="" vmpid="" n=0
 failures=()
 
 cleanup() {
 	local p
-	for p in $dpid $hpid $cpid $vmpid; do
+	for p in $dpid $hpid $fpid $cpid $vmpid; do
 		kill -KILL "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
@@ -57,10 +63,12 @@ trap cleanup EXIT
 say() { echo "bridge: $*"; }
 reply() { "$tool" mbox host "$mbox" send "$*"; }
 
-# start_fake [ARGS]: lakeD-fake serving the VM's file and a socket.
+# start_fake BINARY [ARGS]: lakeD-fake (or lakeD) serving the VM's file and a socket.
 start_fake() {
+	local bin=$1
+	shift
 	n=$((n + 1))
-	"$fake" -f --socket "$sock" --device /nonexistent/lake --vm-shm "$shm" \
+	"$bin" -f --socket "$sock" --device /nonexistent/lake --vm-shm "$shm" \
 		--vm-guest-timeout-ms 3000 --vm-pin-max-mb 1 "$@" >"$out/lakeD-$n.log" 2>&1 &
 	dpid=$!
 	for _ in $(seq 200); do
@@ -101,16 +109,20 @@ other_client() {
 
 "$VM/lake-vm.sh" --quiet --timeout 420 --out "$out/vm" --ivshmem "$shm" --ivshmem "$mbox" \
 	--file "$build/kmod/lake.ko" --file "$build/test/vm/ktest/lake_selftest.ko" \
-	--file "$tool" --file "$VM/ktest-lib.sh" --run "$HERE/bridge-guest.sh" &
+	--file "$tool" --file "$VM/ktest-lib.sh" --file "$hello" --file "$image" \
+	--run "$HERE/bridge-guest.sh" &
 vmpid=$!
 
 while kill -0 "$vmpid" 2>/dev/null; do
 	msg=$("$tool" mbox host "$mbox" recv 500) || continue
 	say "guest asks: $msg"
 	case $msg in
+	start-lakeD)
+		if start_fake "$laked"; then reply "ok pid $dpid"; else reply "lakeD did not start: $(tail -n 2 "$out/lakeD-$n.log")"; fi
+		;;
 	start*)
 		# shellcheck disable=SC2086
-		if start_fake ${msg#start}; then reply "ok pid $dpid"; else reply "lakeD-fake did not start: $(tail -n 2 "$out/lakeD-$n.log")"; fi
+		if start_fake "$fake" ${msg#start}; then reply "ok pid $dpid"; else reply "lakeD-fake did not start: $(tail -n 2 "$out/lakeD-$n.log")"; fi
 		;;
 	stop)
 		if stop_fake TERM 0; then reply ok; else reply "lakeD-fake did not exit 0 on SIGTERM"; fi
@@ -126,6 +138,17 @@ while kill -0 "$vmpid" 2>/dev/null; do
 	hostile-host-wait)
 		if wait "$hpid"; then reply "ok $(tail -n 1 "$out/hostile-host.log")"; else reply "hostile-host failed: $(tail -n 1 "$out/hostile-host.log")"; fi
 		hpid=""
+		;;
+	"fuzz-host "*)
+		# shellcheck disable=SC2086
+		"$fuzz" --vm-shm "$shm" ${msg#fuzz-host } >"$out/fuzz-host.log" 2>&1 &
+		fpid=$!
+		reply ok
+		;;
+	fuzz-host-stop)
+		kill -TERM "$fpid" 2>/dev/null
+		if wait "$fpid"; then reply "ok $(tail -n 1 "$out/fuzz-host.log")"; else reply "fuzz_kchan failed: $(tail -n 2 "$out/fuzz-host.log")"; fi
+		fpid=""
 		;;
 	"other-client "*)
 		rm -f "$out/other-client.result"
