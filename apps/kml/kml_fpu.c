@@ -69,14 +69,21 @@ void kml_fixed_input(struct lake_app *a, void *in, unsigned int batch)
 			x[r * KML_FEATURES + i] = row[i];
 }
 
-/* Features uniform in [-8, 8), multiples of 2^-20 (exact in float). */
+/*
+ * Feature i uniform in [0, 2 stats[i]): on the scale of the initial
+ * statistics, which dominate the normalisation of small batches (inputs far
+ * below them all normalise to nearly the same row).
+ */
 void kml_random_input(struct lake_app *a, void *in, unsigned int batch, u64 *seed)
 {
+	const struct kml_state *s = lake_app_state(a);
 	float *x = in;
-	size_t i, n = (size_t)batch * KML_FEATURES;
+	unsigned int r, i;
 
-	for (i = 0; i < n; i++)
-		x[i] = (float)(s32)(lake_app_rand(seed) >> 40) * (1.0f / 1048576.0f) - 8.0f;
+	for (r = 0; r < batch; r++)
+		for (i = 0; i < KML_FEATURES; i++)
+			x[r * KML_FEATURES + i] = s->w.stats[i] *
+				((float)(s32)(lake_app_rand(seed) >> 40) * (1.0f / 8388608.0f));
 }
 
 void kml_compare(struct lake_app *a, const void *cpu, const void *gpu, unsigned int batch,
