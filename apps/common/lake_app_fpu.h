@@ -13,9 +13,10 @@
 int lake_app_fmt_float(char *buf, size_t len, float v, unsigned int decimals);
 
 /*
- * Counts one GPU value @gpu against the CPU's @cpu into @cmp: beyond
- * tolerance when |cpu - gpu| > @tol * max(1, |cpu|) (or one is NaN and the
- * other is not); the largest difference seen.  Returns true when within.
+ * Compares one GPU value @gpu with the CPU's @cpu: true when within
+ * tolerance, |cpu - gpu| <= @tol * max(1, |cpu|) (NaN only matches NaN).
+ * Records the largest difference in @cmp; the caller counts the rows
+ * beyond tolerance.
  */
 bool lake_app_cmp_float(struct lake_app_cmp *cmp, float cpu, float gpu, float tol);
 

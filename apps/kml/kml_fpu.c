@@ -93,8 +93,11 @@ void kml_compare(struct lake_app *a, const void *cpu, const void *gpu, unsigned 
 	unsigned int r, k;
 
 	for (r = 0; r < batch; r++) {
+		bool ok = true;
+
 		for (k = 0; k < KML_CLASSES; k++)
-			lake_app_cmp_float(cmp, c[r].score[k], g[r].score[k], KML_TOLERANCE);
+			ok &= lake_app_cmp_float(cmp, c[r].score[k], g[r].score[k], KML_TOLERANCE);
+		cmp->beyond_tolerance += !ok;
 		cmp->class_differs += c[r].cls != g[r].cls;
 	}
 }

@@ -56,7 +56,8 @@ void mllb_compare(struct lake_app *a, const void *cpu, const void *gpu, unsigned
 	unsigned int r;
 
 	for (r = 0; r < batch; r++) {
-		lake_app_cmp_float(cmp, c[r].score, g[r].score, MLLB_TOLERANCE);
+		cmp->beyond_tolerance += !lake_app_cmp_float(cmp, c[r].score, g[r].score,
+							     MLLB_TOLERANCE);
 		cmp->class_differs += c[r].cls != g[r].cls;
 	}
 }
