@@ -133,6 +133,7 @@ function(lake_add_app)
     list(APPEND programs lake-${A_NAME}-direct)
   endif()
   add_custom_target(${A_NAME}_programs DEPENDS ${programs})
+  set_property(GLOBAL APPEND PROPERTY LAKE_APP_PROGRAM_TARGETS ${A_NAME}_programs)
 
   if(TARGET lake_kmod)
     set(kdir ${bin}/kmod)

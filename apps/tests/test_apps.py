@@ -304,7 +304,7 @@ def test_commands_without_gpu():
     lines = r.stdout.splitlines()
     assert lines[0].startswith("app,build,batch,measure,")
     measures = [l.split(",")[3] for l in lines[1:]]
-    assert measures == ["cpu", "auto", "cpu", "auto"]
+    assert measures == ["policy", "cpu", "auto", "cpu", "auto"]
     assert all(l.endswith(",cpu") for l in lines[1:] if ",auto," in l)
     r = run("mllb", "verify", "batch=1")
     assert "skipped: GPU path off: disabled by the gpu=0 setting" in r.stdout
