@@ -3,8 +3,7 @@
  * lake_math.h - single-precision functions for FPU files and GPU kernels,
  * one definition for both, so that CPU and GPU compute the same bits.
  * The kernel has no libm: exp is computed here; sqrt is the IEEE square
- * root on both sides (sqrtss with -fno-math-errno, sqrtf with
- * -prec-sqrt=true).  Only + - * /, comparisons and float<->int
+ * root on both sides (the sqrtss instruction, sqrtf with -prec-sqrt=true).  Only + - * /, comparisons and float<->int
  * conversions, each rounded once (no FMA: -ffp-contract=off, --fmad=false).
  */
 #ifndef LAKE_MATH_H
@@ -17,7 +16,21 @@
 #else
 #define LAKE_MATH_FN static inline
 #define LAKE_UNROLL
-#define lake_sqrtf(x) __builtin_sqrtf(x)
+#endif
+
+#ifndef __CUDACC__
+/* The IEEE square root: the sqrtss instruction (the kernel has no libm). */
+LAKE_MATH_FN float lake_sqrtf(float x)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	float r;
+
+	asm("sqrtss %1, %0" : "=x"(r) : "x"(x));
+	return r;
+#else
+	return __builtin_sqrtf(x);
+#endif
+}
 #endif
 
 union lake_f32 {
