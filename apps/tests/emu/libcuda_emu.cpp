@@ -396,7 +396,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 	auto *k = reinterpret_cast<emu_fn *>(f);
 
 	if (!k || extra || gy != 1 || gz != 1 || by != 1 || bz != 1 || !gx || !bx || bx > 1024 ||
-	    bx % 32 || shmem)
+	    shmem)
 		return CUDA_ERROR_INVALID_VALUE;	// what the apps never do
 	if (!k->sizes.empty() && !params)
 		return CUDA_ERROR_INVALID_VALUE;
