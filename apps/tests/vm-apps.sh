@@ -31,6 +31,8 @@ APPS="linnos mllb kml"
 DPID=""
 T=/tmp/vm-apps
 mkdir -p "$T"
+# The programs' liblake (see apps/CMakeLists.txt).
+export LD_LIBRARY_PATH=/lake/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 log() { echo "vm_apps: $*"; }
 
