@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Kleio's CPU path.  kleio_fpu_*() are the floating-point code (kleio_cpu.c,
+ * compiled with FPU flags): call them only inside an FPU region, which they
+ * never leave, and in which they neither sleep nor allocate.  Each does a
+ * bounded piece of work (one layer's timestep for a block of at most
+ * KLEIO_CPU_BLOCK samples, or a slice of the weights), so that the caller
+ * can keep regions short and reschedule between them.  No float crosses
+ * this interface by value: kernel code outside those files cannot touch
+ * floating-point registers.
+ */
+#ifndef KLEIO_CPU_H
+#define KLEIO_CPU_H
+
+#include "kleio_model.h"
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stddef.h>
+#include <stdint.h>
+#endif
+
+/* Samples per FPU region: one LSTM timestep of 4 samples is ~4 MFLOP. */
+#define KLEIO_CPU_BLOCK	4
+
+/* Weights initialised per FPU region by kleio_fpu_init_weights(). */
+#define KLEIO_INIT_CHUNK	(64 * 1024)
+
+/* The CPU state of one block of samples (zeroed before its first step). */
+struct kleio_block {
+	float h1[KLEIO_CPU_BLOCK][KLEIO_H];	/* layer 1's output at the last step */
+	float c1[KLEIO_CPU_BLOCK][KLEIO_H];
+	float h2[KLEIO_CPU_BLOCK][KLEIO_H];
+	float c2[KLEIO_CPU_BLOCK][KLEIO_H];
+	float z[KLEIO_CPU_BLOCK][KLEIO_G];	/* gate pre-activations; then logits */
+};
+
+/**
+ * kleio_fpu_init_weights() - the default weights, a slice at a time
+ * @params: the KLEIO_NPARAMS parameters
+ * @seed: the PRNG seed (KLEIO_DEFAULT_SEED by default)
+ * @first: the first parameter to set
+ * @count: how many (at most KLEIO_INIT_CHUNK per FPU region)
+ *
+ * Kernels (lstm/kernel, recurrent kernels, dense/kernel) are Glorot-uniform
+ * as Keras initialises a kernel: U(-l, l), l = sqrt(6 / (rows + cols)),
+ * array a's value i = lake_prng_s24(seed, a, i) * (l / 2^23) (apps/common/
+ * lake_prng.h); biases as Keras: zero, except the LSTMs' forget-gate
+ * columns, 1 (unit_forget_bias).  (Keras initialises recurrent kernels
+ * orthogonally; this uses Glorot-uniform for them too.)
+ */
+void kleio_fpu_init_weights(float *params, uint64_t seed, size_t first, size_t count);
+
+/**
+ * kleio_fpu_lstm1() - layer 1 at timestep @t for a block of samples
+ * @params: the parameters
+ * @b: the block's state
+ * @cls: the block's inputs, [@nb][KLEIO_T] classes, each < KLEIO_V (checked
+ *       by the caller)
+ * @nb: samples in the block, 1..KLEIO_CPU_BLOCK
+ * @t: the timestep; steps run in order 0..KLEIO_T-1, layer 1 before layer 2
+ *
+ * The one-hot input times lstm/kernel is a row gather.
+ */
+void kleio_fpu_lstm1(const float *params, struct kleio_block *b, const int32_t *cls, int nb,
+		     int t);
+
+/**
+ * kleio_fpu_lstm2() - layer 2 at timestep @t for a block of samples
+ * @params: the parameters
+ * @b: the block's state (h1 holds layer 1's output at @t)
+ * @nb: samples in the block
+ * @t: the timestep
+ */
+void kleio_fpu_lstm2(const float *params, struct kleio_block *b, int nb, int t);
+
+/**
+ * kleio_fpu_output() - the dense layer, softmax and argmax for a block
+ * @params: the parameters
+ * @b: the block's state after the last timestep
+ * @nb: samples in the block
+ * @cls_out: per sample, the predicted class (the first of equal maxima)
+ * @prob_out: per sample, its probability
+ * @probs: NULL, or [@nb][KLEIO_V] for every probability
+ */
+void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, int32_t *cls_out,
+		      float *prob_out, float *probs);
+
+#endif /* KLEIO_CPU_H */

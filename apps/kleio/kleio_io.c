@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Kleio's integer-only code (no FPU flags): inputs, the weights file, and
+ * the CPU path's driver that runs kleio_fpu_*() in short FPU regions.
+ */
+#include "kleio_io.h"
+#include "kleio_env.h"
+#include "../common/lake_crc32.h"
+
+/* The original benchmark's 26 page classes. */
+const int32_t kleio_values[KLEIO_NVALUES] = {
+	60, 500, 560, 60, 320, 620, 440, 180, 60, 620, 560, 240, 60,
+	360, 620, 380, 180, 120, 620, 620, 100, 60, 420, 620, 340, 140,
+};
+
+void kleio_inputs(int32_t *cls, int n)
+{
+	int s, t;
+
+	for (s = 0; s < n; s++)
+		for (t = 0; t < KLEIO_T; t++)
+			cls[s * KLEIO_T + t] = kleio_values[s % KLEIO_NWINDOWS + t];
+}
+
+int kleio_check_inputs(const int32_t *cls, int n, int nmax)
+{
+	int i;
+
+	if (n < 1 || n > nmax)
+		return -EINVAL;
+	for (i = 0; i < n * KLEIO_T; i++)
+		if (cls[i] < 0 || cls[i] >= KLEIO_V)
+			return -EINVAL;
+	return 0;
+}
+
+int kleio_parse_weights(const void *file, size_t len, float *params, const char **why)
+{
+	static const uint32_t sizes[KLEIO_NARRAYS] = {
+		KLEIO_V * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
+		KLEIO_H * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
+		KLEIO_H * KLEIO_V, KLEIO_V,
+	};
+	const unsigned char *p = file;
+	size_t i;
+	int a;
+
+	if (len != KLEIO_FILE_SIZE) {
+		*why = "wrong size: a Kleio weights file is 6,335,988 bytes";
+		return -EINVAL;
+	}
+	if (memcmp(p, KLEIO_FILE_MAGIC, 8)) {
+		*why = "not a Kleio weights file (magic KLEIOW01)";
+		return -EINVAL;
+	}
+	if (lake_le32(p + 8) != KLEIO_FILE_HEADER || lake_le32(p + 12) != KLEIO_T ||
+	    lake_le32(p + 16) != KLEIO_V || lake_le32(p + 20) != KLEIO_H ||
+	    lake_le32(p + 24) != KLEIO_NPARAMS) {
+		*why = "wrong model shape (expected 6 x 621 -> LSTM 256 -> LSTM 256 -> 621)";
+		return -EINVAL;
+	}
+	for (a = 0; a < KLEIO_NARRAYS; a++) {
+		if (lake_le32(p + 32 + 4 * a) != sizes[a]) {
+			*why = "wrong array sizes in the header";
+			return -EINVAL;
+		}
+	}
+	p += KLEIO_FILE_HEADER;
+	if (lake_crc32(p, 4 * (size_t)KLEIO_NPARAMS) != lake_le32((const unsigned char *)file + 28)) {
+		*why = "checksum mismatch: the file is corrupt";
+		return -EINVAL;
+	}
+	for (i = 0; i < KLEIO_NPARAMS; i++) {
+		if ((lake_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u) {
+			*why = "a parameter is infinite or NaN";
+			return -EINVAL;
+		}
+	}
+	/* Little endian on disk and in memory (x86, arm64 as LAKE runs them). */
+	memcpy(params, p, 4 * (size_t)KLEIO_NPARAMS);
+	return 0;
+}
+
+void kleio_default_weights(float *params, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < KLEIO_NPARAMS; i += KLEIO_INIT_CHUNK) {
+		size_t count = KLEIO_NPARAMS - i < KLEIO_INIT_CHUNK ? KLEIO_NPARAMS - i
+								    : KLEIO_INIT_CHUNK;
+
+		kleio_fpu_begin();
+		kleio_fpu_init_weights(params, seed, i, count);
+		kleio_fpu_end();
+		kleio_yield();
+	}
+}
+
+void kleio_cpu_predict(const float *params, struct kleio_block *blk, const int32_t *cls, int n,
+		       int32_t *cls_out, float *prob_out, float *probs)
+{
+	int s0, t;
+
+	for (s0 = 0; s0 < n; s0 += KLEIO_CPU_BLOCK) {
+		int nb = n - s0 < KLEIO_CPU_BLOCK ? n - s0 : KLEIO_CPU_BLOCK;
+		const int32_t *bcls = cls + s0 * KLEIO_T;
+
+		memset(blk, 0, sizeof(*blk));	/* h = c = 0 (all-zero bits are 0.0f) */
+		for (t = 0; t < KLEIO_T; t++) {
+			kleio_fpu_begin();
+			kleio_fpu_lstm1(params, blk, bcls, nb, t);
+			kleio_fpu_end();
+			kleio_yield();
+			kleio_fpu_begin();
+			kleio_fpu_lstm2(params, blk, nb, t);
+			kleio_fpu_end();
+			kleio_yield();
+		}
+		kleio_fpu_begin();
+		kleio_fpu_output(params, blk, nb, cls_out + s0, prob_out + s0,
+				 probs ? probs + (size_t)s0 * KLEIO_V : NULL);
+		kleio_fpu_end();
+		kleio_yield();
+	}
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * KNN's floating-point code for the CPU path: compiled with FPU flags
+ * (SSE2, no contraction) and called only inside FPU regions.  Distances
+ * follow the exact order of knn_model.h; eight reference points side by
+ * side (GCC vector extensions) and four queries at a time, so each lane
+ * accumulates its own pair in order and the data are read once per block.
+ */
+#include "knn_cpu.h"
+#include "../common/lake_prng.h"
+
+typedef float kn_v4 __attribute__((vector_size(16)));
+
+void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, size_t count)
+{
+	size_t i;
+
+	for (i = first; i < first + count; i++)
+		out[i] = (float)(uint32_t)(lake_prng_u64(seed, stream, i) >> 40) * 0x1p-24f;
+}
+
+/* Squared distances of @nq queries to all reference points (rows >= nq: garbage-free 0). */
+static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int nq,
+			  struct knn_cpu_scratch *s)
+{
+	kn_v4 qb[KNN_DIM][KNN_CPU_QBLOCK];
+	int b, k, i;
+
+	for (k = 0; k < KNN_DIM; k++)
+		for (i = 0; i < KNN_CPU_QBLOCK; i++) {
+			float v = i < nq ? q[i * KNN_DIM + k] : 0.0f;
+
+			qb[k][i] = (kn_v4){ v, v, v, v };
+		}
+	for (b = 0; b < KNN_NREF / KNN_CPU_RBLOCK; b++) {
+		const float (*rt)[KNN_CPU_RBLOCK] = refs->rt[b];
+		kn_v4 a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 };
+		kn_v4 a20 = { 0 }, a21 = { 0 }, a30 = { 0 }, a31 = { 0 };
+
+		for (k = 0; k < KNN_DIM; k++) {
+			kn_v4 r0 = *(const kn_v4 *)&rt[k][0], r1 = *(const kn_v4 *)&rt[k][4];
+			kn_v4 d;
+
+			d = qb[k][0] - r0;
+			a00 += d * d;
+			d = qb[k][0] - r1;
+			a01 += d * d;
+			d = qb[k][1] - r0;
+			a10 += d * d;
+			d = qb[k][1] - r1;
+			a11 += d * d;
+			d = qb[k][2] - r0;
+			a20 += d * d;
+			d = qb[k][2] - r1;
+			a21 += d * d;
+			d = qb[k][3] - r0;
+			a30 += d * d;
+			d = qb[k][3] - r1;
+			a31 += d * d;
+		}
+		*(kn_v4 *)&s->d2[0][b * 8] = a00;
+		*(kn_v4 *)&s->d2[0][b * 8 + 4] = a01;
+		*(kn_v4 *)&s->d2[1][b * 8] = a10;
+		*(kn_v4 *)&s->d2[1][b * 8 + 4] = a11;
+		*(kn_v4 *)&s->d2[2][b * 8] = a20;
+		*(kn_v4 *)&s->d2[2][b * 8 + 4] = a21;
+		*(kn_v4 *)&s->d2[3][b * 8] = a30;
+		*(kn_v4 *)&s->d2[3][b * 8 + 4] = a31;
+	}
+}
+
+/*
+ * The KNN_K smallest of @d2 as sorted keys (squared-distance bits << 32 |
+ * index: non-negative floats order as their bits, so the keys order by
+ * distance, then index).  Insertion into a sorted list; most points are
+ * rejected by one compare.
+ */
+static void knn_select(const float *d2, uint64_t *best)
+{
+	int r, j;
+
+	for (j = 0; j < KNN_K; j++)
+		best[j] = ~0ull;
+	for (r = 0; r < KNN_NREF; r++) {
+		uint32_t bits;
+		uint64_t key;
+
+		__builtin_memcpy(&bits, &d2[r], sizeof(bits));
+		key = (uint64_t)bits << 32 | (uint32_t)r;
+
+		if (key >= best[KNN_K - 1])
+			continue;
+		for (j = KNN_K - 1; j > 0 && best[j - 1] > key; j--)
+			best[j] = best[j - 1];
+		best[j] = key;
+	}
+}
+
+/* The most frequent label among the neighbours; on a tie, the nearer's. */
+static int32_t knn_majority(const uint8_t *labels, const int32_t *idx)
+{
+	int count[KNN_NLABELS] = { 0 };
+	int j, best = -1, best_count = 0;
+
+	for (j = 0; j < KNN_K; j++)
+		count[labels[idx[j]]]++;
+	for (j = 0; j < KNN_K; j++) {
+		int l = labels[idx[j]];
+
+		if (count[l] > best_count) {
+			best = l;
+			best_count = count[l];
+		}
+	}
+	return best;
+}
+
+void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
+		     int32_t *label)
+{
+	uint64_t best[KNN_K];
+	int i, j;
+
+	knn_distances(refs, q, nq, scratch);
+	for (i = 0; i < nq; i++) {
+		knn_select(scratch->d2[i], best);
+		for (j = 0; j < KNN_K; j++) {
+			int32_t r = (int32_t)(uint32_t)best[j];
+
+			idx[i * KNN_K + j] = r;
+			dist[i * KNN_K + j] = __builtin_sqrtf(scratch->d2[i][r]);
+		}
+		label[i] = knn_majority(labels, idx + i * KNN_K);
+	}
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * KNN's CPU path.  knn_fpu_*() are the floating-point code (knn_cpu.c,
+ * compiled with FPU flags): call them only inside an FPU region, which
+ * they never leave, and in which they neither sleep nor allocate.  Each
+ * does a bounded piece of work (a block of KNN_CPU_QBLOCK queries, or a
+ * slice of the data set).  No float crosses this interface by value.
+ */
+#ifndef KNN_CPU_H
+#define KNN_CPU_H
+
+#include "knn_model.h"
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stddef.h>
+#include <stdint.h>
+#endif
+
+/* Queries per FPU region: 4 x 4096 distances, ~6 MFLOP. */
+#define KNN_CPU_QBLOCK	4
+/* Reference points side by side in the CPU's layout (two SSE vectors). */
+#define KNN_CPU_RBLOCK	8
+/* Values generated per FPU region by knn_fpu_uniform(). */
+#define KNN_INIT_CHUNK	(64 * 1024)
+
+/* The CPU's copy of the reference points: [KNN_NREF / 8][KNN_DIM][8]. */
+struct knn_cpu_refs {
+	float rt[KNN_NREF / KNN_CPU_RBLOCK][KNN_DIM][KNN_CPU_RBLOCK];
+};
+
+/* Scratch for one block of queries. */
+struct knn_cpu_scratch {
+	float d2[KNN_CPU_QBLOCK][KNN_NREF];	/* squared distances */
+};
+
+/**
+ * knn_fpu_uniform() - seeded uniform floats in [0, 1), a slice at a time
+ * @out: the array (index @first..@first+@count-1 is written)
+ * @seed: the PRNG seed
+ * @stream: the PRNG stream (KNN_STREAM_REFS, KNN_STREAM_QUERIES)
+ * @first: the first index
+ * @count: how many (at most KNN_INIT_CHUNK per FPU region)
+ *
+ * out[i] = (lake_prng_u64(seed, stream, i) >> 40) * 2^-24, exactly.
+ */
+void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, size_t count);
+
+/**
+ * knn_fpu_queries() - the k nearest neighbours of a block of queries
+ * @refs: the reference points in the CPU's layout
+ * @labels: [KNN_NREF] labels, each < KNN_NLABELS
+ * @q: [@nq][KNN_DIM] queries
+ * @nq: 1..KNN_CPU_QBLOCK
+ * @scratch: scratch space
+ * @idx: [@nq][KNN_K] indices out, nearest first (ties: lower index first)
+ * @dist: [@nq][KNN_K] their distances out
+ * @label: [@nq] the majority label out
+ */
+void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
+		     int32_t *label);
+
+#endif /* KNN_CPU_H */

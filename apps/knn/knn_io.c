@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * KNN's integer-only code (no FPU flags): the data set, its checks, and the
+ * CPU path's driver that runs knn_fpu_*() in short FPU regions.
+ */
+#include "knn_io.h"
+#include "../kleio/kleio_env.h"
+#include "../common/lake_crc32.h"
+#include "../common/lake_prng.h"
+
+static void knn_uniform(float *out, size_t count, uint64_t seed, uint32_t stream)
+{
+	size_t i;
+
+	for (i = 0; i < count; i += KNN_INIT_CHUNK) {
+		kleio_fpu_begin();
+		knn_fpu_uniform(out, seed, stream, i,
+				count - i < KNN_INIT_CHUNK ? count - i : KNN_INIT_CHUNK);
+		kleio_fpu_end();
+		kleio_yield();
+	}
+}
+
+void knn_default_data(struct knn_data *data, uint64_t seed)
+{
+	int r;
+
+	knn_uniform(&data->refs[0][0], (size_t)KNN_NREF * KNN_DIM, seed, KNN_STREAM_REFS);
+	for (r = 0; r < KNN_NREF; r++)
+		data->labels[r] = lake_prng_u64(seed, KNN_STREAM_LABELS, r) >> 63;
+}
+
+void knn_default_queries(float *q, int nq, uint64_t seed)
+{
+	knn_uniform(q, (size_t)nq * KNN_DIM, seed, KNN_STREAM_QUERIES);
+}
+
+static bool knn_finite(const void *f, size_t n)
+{
+	const unsigned char *p = f;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((lake_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+			return false;
+	return true;
+}
+
+int knn_parse_data(const void *file, size_t len, struct knn_data *data, const char **why)
+{
+	const unsigned char *p = file, *feat = p + KNN_FILE_HEADER;
+	const unsigned char *lab = feat + 4 * KNN_NREF * KNN_DIM;
+	int r;
+
+	if (len != KNN_FILE_SIZE) {
+		*why = "wrong size: a KNN data file is 2,101,280 bytes";
+		return -EINVAL;
+	}
+	if (memcmp(p, KNN_FILE_MAGIC, 8)) {
+		*why = "not a KNN data file (magic KNNREF01)";
+		return -EINVAL;
+	}
+	if (lake_le32(p + 8) != KNN_FILE_HEADER || lake_le32(p + 12) != KNN_NREF ||
+	    lake_le32(p + 16) != KNN_DIM || lake_le32(p + 20) != KNN_NLABELS ||
+	    lake_le32(p + 28) != 0) {
+		*why = "wrong shape (expected 4096 points x 128 features, 2 labels)";
+		return -EINVAL;
+	}
+	if (lake_crc32(feat, len - KNN_FILE_HEADER) != lake_le32(p + 24)) {
+		*why = "checksum mismatch: the file is corrupt";
+		return -EINVAL;
+	}
+	if (!knn_finite(feat, (size_t)KNN_NREF * KNN_DIM)) {
+		*why = "a feature is infinite or NaN";
+		return -EINVAL;
+	}
+	for (r = 0; r < KNN_NREF; r++) {
+		if (lab[r] >= KNN_NLABELS) {
+			*why = "a label is out of range";
+			return -EINVAL;
+		}
+	}
+	memcpy(data->refs, feat, sizeof(data->refs));
+	memcpy(data->labels, lab, sizeof(data->labels));
+	return 0;
+}
+
+int knn_check_queries(const float *q, int nq, int nmax)
+{
+	if (nq < 1 || nq > nmax)
+		return -EINVAL;
+	return knn_finite(q, (size_t)nq * KNN_DIM) ? 0 : -EINVAL;
+}
+
+void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs)
+{
+	int r, k;
+
+	/* As bits: kernel code outside FPU regions must not load floats. */
+	for (r = 0; r < KNN_NREF; r++)
+		for (k = 0; k < KNN_DIM; k++)
+			memcpy(&refs->rt[r / KNN_CPU_RBLOCK][k][r % KNN_CPU_RBLOCK],
+			       &data->refs[r][k], sizeof(float));
+}
+
+void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
+		     int32_t *label)
+{
+	int i;
+
+	for (i = 0; i < nq; i += KNN_CPU_QBLOCK) {
+		int nb = nq - i < KNN_CPU_QBLOCK ? nq - i : KNN_CPU_QBLOCK;
+
+		kleio_fpu_begin();
+		knn_fpu_queries(refs, labels, q + (size_t)i * KNN_DIM, nb, scratch,
+				idx + i * KNN_K, dist + i * KNN_K, label + i);
+		kleio_fpu_end();
+		kleio_yield();
+	}
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * KNN's integer-only code, shared by every build: the data set (default or
+ * from a file), the CPU's layout of it, checks of queries, and the CPU
+ * path's driver (which opens and closes the FPU regions).
+ */
+#ifndef KNN_IO_H
+#define KNN_IO_H
+
+#include "knn_cpu.h"
+
+/* The reference set as the app keeps it (row-major, as the GPU reads it). */
+struct knn_data {
+	float refs[KNN_NREF][KNN_DIM];
+	uint8_t labels[KNN_NREF];
+};
+
+/**
+ * knn_default_data() - the seeded data set (knn_model.h says how)
+ * @data: out
+ * @seed: the PRNG seed
+ */
+void knn_default_data(struct knn_data *data, uint64_t seed);
+
+/**
+ * knn_default_queries() - the seeded queries: [@nq][KNN_DIM] into @q
+ */
+void knn_default_queries(float *q, int nq, uint64_t seed);
+
+/**
+ * knn_parse_data() - read a data file (format in knn_model.h)
+ * @file: its bytes
+ * @len: its length
+ * @data: out (unchanged on error)
+ * @why: set to a message naming the problem on error
+ *
+ * Return: 0, or -EINVAL.  Integer code only: needs no FPU region.
+ */
+int knn_parse_data(const void *file, size_t len, struct knn_data *data, const char **why);
+
+/**
+ * knn_check_queries() - validate queries from a caller
+ * Return: 0, or -EINVAL when @nq is out of 1..@nmax or a feature is not finite.
+ */
+int knn_check_queries(const float *q, int nq, int nmax);
+
+/* The CPU's layout of @data's points (integer copies: no FPU region). */
+void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs);
+
+/**
+ * knn_cpu_predict() - the CPU path for @nq queries
+ * @refs: the CPU's layout of the points
+ * @labels: their labels
+ * @q: [@nq][KNN_DIM] queries, checked by knn_check_queries()
+ * @nq: queries
+ * @scratch: scratch space
+ * @idx: [@nq][KNN_K] out
+ * @dist: [@nq][KNN_K] out
+ * @label: [@nq] out
+ *
+ * One FPU region per block of KNN_CPU_QBLOCK queries, with a chance to
+ * reschedule between regions.
+ */
+void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
+		     int32_t *label);
+
+#endif /* KNN_IO_H */
