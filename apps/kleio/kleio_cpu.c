@@ -174,8 +174,8 @@ void kleio_fpu_lstm2(const float *params, struct kleio_block *b, int nb, int t)
 		kleio_cell(b->z[s], b->c2[s], b->h2[s]);
 }
 
-void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, int32_t *cls_out,
-		      float *prob_out, float *probs)
+void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, struct kleio_out *out,
+		      float *probs)
 {
 	const float *bd = params + KLEIO_BD;
 	int s, v;
@@ -199,8 +199,8 @@ void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, int32_
 			l[v] = kl_expf(l[v] - max);
 			sum += l[v];
 		}
-		cls_out[s] = arg;
-		prob_out[s] = l[arg] / sum;
+		out[s].cls = arg;
+		out[s].prob = l[arg] / sum;
 		if (probs)
 			for (v = 0; v < KLEIO_V; v++)
 				probs[(size_t)s * KLEIO_V + v] = l[v] / sum;

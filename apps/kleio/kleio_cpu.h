@@ -80,11 +80,11 @@ void kleio_fpu_lstm2(const float *params, struct kleio_block *b, int nb, int t);
  * @params: the parameters
  * @b: the block's state after the last timestep
  * @nb: samples in the block
- * @cls_out: per sample, the predicted class (the first of equal maxima)
- * @prob_out: per sample, its probability
+ * @out: per sample, the predicted class (the first of equal maxima) and
+ *       its probability
  * @probs: NULL, or [@nb][KLEIO_V] for every probability
  */
-void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, int32_t *cls_out,
-		      float *prob_out, float *probs);
+void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, struct kleio_out *out,
+		      float *probs);
 
 #endif /* KLEIO_CPU_H */

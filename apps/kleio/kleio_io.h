@@ -32,8 +32,7 @@ int kleio_check_inputs(const int32_t *cls, int n, int nmax);
  * @params: KLEIO_NPARAMS floats out (unchanged on error)
  * @why: set to a message naming the problem on error
  *
- * Return: 0, or -EINVAL (wrong size, magic, shape, checksum, a non-finite
- * value).  Integer code only: needs no FPU region.
+ * Return: 0, or -EINVAL (wrong size, magic, shape, a non-finite value).  Integer code only: needs no FPU region.
  */
 int kleio_parse_weights(const void *file, size_t len, float *params, const char **why);
 
@@ -43,15 +42,14 @@ int kleio_parse_weights(const void *file, size_t len, float *params, const char 
  * @blk: scratch state for one block
  * @cls: [@n][KLEIO_T] classes, checked by kleio_check_inputs()
  * @n: samples
- * @cls_out: [@n] predicted classes
- * @prob_out: [@n] their probabilities
+ * @out: [@n] predicted classes and their probabilities
  * @probs: NULL or [@n][KLEIO_V] all probabilities
  *
  * One FPU region per layer, timestep and block of KLEIO_CPU_BLOCK samples,
  * with a chance to reschedule between regions.
  */
 void kleio_cpu_predict(const float *params, struct kleio_block *blk, const int32_t *cls, int n,
-		       int32_t *cls_out, float *prob_out, float *probs);
+		       struct kleio_out *out, float *probs);
 
 /* The default weights (kleio_fpu_init_weights() in FPU regions of a chunk). */
 void kleio_default_weights(float *params, uint64_t seed);

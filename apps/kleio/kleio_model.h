@@ -38,7 +38,16 @@
 #define KLEIO_NMAX	1160	/* the largest n of the benchmark: 20, 80, ..., 1160 */
 #define KLEIO_NSTEP	60
 
-/* The default weights: seeded Glorot-uniform (kleio_cpu.c says how). */
+/*
+ * A sample in: its 6 classes (int32, each < KLEIO_V).  A sample out: the
+ * predicted class (the first of equal maxima) and its probability.
+ */
+struct kleio_out {
+	int cls;
+	float prob;
+};
+
+/* The default weights: seeded Glorot-uniform (kleio_cpu.h says how). */
 #define KLEIO_DEFAULT_SEED	42
 
 /*
@@ -47,7 +56,7 @@
  *   8   u32      header bytes (64)
  *   12  u32      KLEIO_T, 16 u32 KLEIO_V, 20 u32 KLEIO_H
  *   24  u32      number of floats (KLEIO_NPARAMS)
- *   28  u32      CRC-32 (zlib's) of the float bytes
+ *   28  u32      0
  *   32  u32[8]   the floats of each array, in the order above (a check)
  *   64  float32  the KLEIO_NPARAMS parameters
  * Every value must be finite.

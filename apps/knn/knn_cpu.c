@@ -19,11 +19,11 @@ void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, s
 		out[i] = (float)(uint32_t)(lake_prng_u64(seed, stream, i) >> 40) * 0x1p-24f;
 }
 
-/* Squared distances of @nq queries to all reference points (rows >= nq: garbage-free 0). */
+/* Squared distances of @nq queries to all reference points (rows past @nq: of zeros). */
 static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int nq,
 			  struct knn_cpu_scratch *s)
 {
-	kn_v4 qb[KNN_DIM][KNN_CPU_QBLOCK];
+	kn_v4 (*qb)[KNN_CPU_QBLOCK] = (kn_v4 (*)[KNN_CPU_QBLOCK])s->q;
 	int b, k, i;
 
 	for (k = 0; k < KNN_DIM; k++)
@@ -97,7 +97,7 @@ static void knn_select(const float *d2, uint64_t *best)
 }
 
 /* The most frequent label among the neighbours; on a tie, the nearer's. */
-static int32_t knn_majority(const uint8_t *labels, const int32_t *idx)
+static int knn_majority(const uint8_t *labels, const int *idx)
 {
 	int count[KNN_NLABELS] = { 0 };
 	int j, best = -1, best_count = 0;
@@ -116,8 +116,7 @@ static int32_t knn_majority(const uint8_t *labels, const int32_t *idx)
 }
 
 void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
-		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
-		     int32_t *label)
+		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out)
 {
 	uint64_t best[KNN_K];
 	int i, j;
@@ -126,11 +125,11 @@ void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, con
 	for (i = 0; i < nq; i++) {
 		knn_select(scratch->d2[i], best);
 		for (j = 0; j < KNN_K; j++) {
-			int32_t r = (int32_t)(uint32_t)best[j];
+			int r = (int)(uint32_t)best[j];
 
-			idx[i * KNN_K + j] = r;
-			dist[i * KNN_K + j] = __builtin_sqrtf(scratch->d2[i][r]);
+			out[i].idx[j] = r;
+			out[i].dist[j] = __builtin_sqrtf(scratch->d2[i][r]);
 		}
-		label[i] = knn_majority(labels, idx + i * KNN_K);
+		out[i].label = knn_majority(labels, out[i].idx);
 	}
 }

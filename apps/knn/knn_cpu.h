@@ -32,7 +32,8 @@ struct knn_cpu_refs {
 
 /* Scratch for one block of queries. */
 struct knn_cpu_scratch {
-	float d2[KNN_CPU_QBLOCK][KNN_NREF];	/* squared distances */
+	float q[KNN_DIM][KNN_CPU_QBLOCK][4] __attribute__((aligned(16)));	/* broadcast */
+	float d2[KNN_CPU_QBLOCK][KNN_NREF] __attribute__((aligned(16)));	/* squared distances */
 };
 
 /**
@@ -54,12 +55,10 @@ void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, s
  * @q: [@nq][KNN_DIM] queries
  * @nq: 1..KNN_CPU_QBLOCK
  * @scratch: scratch space
- * @idx: [@nq][KNN_K] indices out, nearest first (ties: lower index first)
- * @dist: [@nq][KNN_K] their distances out
- * @label: [@nq] the majority label out
+ * @out: [@nq] out: the nearest points, nearest first (ties: the lower index
+ *       first), their distances, the majority label
  */
 void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
-		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
-		     int32_t *label);
+		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out);
 
 #endif /* KNN_CPU_H */

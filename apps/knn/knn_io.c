@@ -5,7 +5,6 @@
  */
 #include "knn_io.h"
 #include "../kleio/kleio_env.h"
-#include "../common/lake_crc32.h"
 #include "../common/lake_prng.h"
 
 static void knn_uniform(float *out, size_t count, uint64_t seed, uint32_t stream)
@@ -35,13 +34,23 @@ void knn_default_queries(float *q, int nq, uint64_t seed)
 	knn_uniform(q, (size_t)nq * KNN_DIM, seed, KNN_STREAM_QUERIES);
 }
 
+/* A little-endian u32 of a file (LAKE runs on little-endian machines). */
+static uint32_t knn_le32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* No NaN or infinity among @n floats (tested on their bits: no FPU). */
 static bool knn_finite(const void *f, size_t n)
 {
 	const unsigned char *p = f;
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if ((lake_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
+		if ((knn_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
 			return false;
 	return true;
 }
@@ -60,14 +69,10 @@ int knn_parse_data(const void *file, size_t len, struct knn_data *data, const ch
 		*why = "not a KNN data file (magic KNNREF01)";
 		return -EINVAL;
 	}
-	if (lake_le32(p + 8) != KNN_FILE_HEADER || lake_le32(p + 12) != KNN_NREF ||
-	    lake_le32(p + 16) != KNN_DIM || lake_le32(p + 20) != KNN_NLABELS ||
-	    lake_le32(p + 28) != 0) {
+	if (knn_le32(p + 8) != KNN_FILE_HEADER || knn_le32(p + 12) != KNN_NREF ||
+	    knn_le32(p + 16) != KNN_DIM || knn_le32(p + 20) != KNN_NLABELS ||
+	    knn_le32(p + 24) != 0 || knn_le32(p + 28) != 0) {
 		*why = "wrong shape (expected 4096 points x 128 features, 2 labels)";
-		return -EINVAL;
-	}
-	if (lake_crc32(feat, len - KNN_FILE_HEADER) != lake_le32(p + 24)) {
-		*why = "checksum mismatch: the file is corrupt";
 		return -EINVAL;
 	}
 	if (!knn_finite(feat, (size_t)KNN_NREF * KNN_DIM)) {
@@ -104,8 +109,7 @@ void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs)
 }
 
 void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
-		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
-		     int32_t *label)
+		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out)
 {
 	int i;
 
@@ -113,8 +117,7 @@ void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, con
 		int nb = nq - i < KNN_CPU_QBLOCK ? nq - i : KNN_CPU_QBLOCK;
 
 		kleio_fpu_begin();
-		knn_fpu_queries(refs, labels, q + (size_t)i * KNN_DIM, nb, scratch,
-				idx + i * KNN_K, dist + i * KNN_K, label + i);
+		knn_fpu_queries(refs, labels, q + (size_t)i * KNN_DIM, nb, scratch, out + i);
 		kleio_fpu_end();
 		kleio_yield();
 	}

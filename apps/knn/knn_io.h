@@ -54,15 +54,12 @@ void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs);
  * @q: [@nq][KNN_DIM] queries, checked by knn_check_queries()
  * @nq: queries
  * @scratch: scratch space
- * @idx: [@nq][KNN_K] out
- * @dist: [@nq][KNN_K] out
- * @label: [@nq] out
+ * @out: [@nq] out
  *
  * One FPU region per block of KNN_CPU_QBLOCK queries, with a chance to
  * reschedule between regions.
  */
 void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
-		     int nq, struct knn_cpu_scratch *scratch, int32_t *idx, float *dist,
-		     int32_t *label);
+		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out);
 
 #endif /* KNN_IO_H */

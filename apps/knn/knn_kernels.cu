@@ -166,7 +166,7 @@ __device__ __forceinline__ void knn_load16(knn_key (&a)[KNN_K], const unsigned i
 template <int TPQ>
 __device__ __forceinline__ void knn_topk(const float *__restrict__ d2,
 					 const unsigned char *__restrict__ labels, int nq,
-					 int *idx_out, float *dist_out, int *label_out)
+					 knn_out *out)
 {
 	constexpr int QPB = KNN_THREADS / TPQ;		// queries per block
 	constexpr int WPQ = TPQ / 32 > 0 ? TPQ / 32 : 1;	// warps per query
@@ -213,8 +213,8 @@ __device__ __forceinline__ void knn_topk(const float *__restrict__ d2,
 	for (int i = 0; i < KNN_K; i++) {
 		unsigned int r = (unsigned int)a[i];
 
-		idx_out[query * KNN_K + i] = r;
-		dist_out[query * KNN_K + i] = sqrtf(__uint_as_float((unsigned int)(a[i] >> 32)));
+		out[query].idx[i] = r;
+		out[query].dist[i] = sqrtf(__uint_as_float((unsigned int)(a[i] >> 32)));
 		count[labels[r]]++;
 	}
 	// The most frequent label; on a tie, the nearer point's (as the CPU).
@@ -227,15 +227,14 @@ __device__ __forceinline__ void knn_topk(const float *__restrict__ d2,
 			best_count = count[l];
 		}
 	}
-	label_out[query] = best;
+	out[query].label = best;
 }
 
 #define KNN_TOPK(TPQ)                                                                          \
 	extern "C" __global__ void __launch_bounds__(KNN_THREADS)                              \
-	knn_topk_##TPQ(const float *d2, const unsigned char *labels, int nq, int *idx,        \
-		       float *dist, int *label)                                                \
+	knn_topk_##TPQ(const float *d2, const unsigned char *labels, int nq, knn_out *out)    \
 	{                                                                                      \
-		knn_topk<TPQ>(d2, labels, nq, idx, dist, label);                               \
+		knn_topk<TPQ>(d2, labels, nq, out);                                            \
 	}
 KNN_TOPK(256)
 KNN_TOPK(128)

@@ -22,6 +22,13 @@
 #define KNN_QMAX	1024	/* the largest query batch */
 #define KNN_NLABELS	2	/* 0 benign, 1 malicious (an addition: the original had none) */
 
+/* A query in: KNN_DIM floats.  A query out: */
+struct knn_out {
+	int idx[KNN_K];		/* the nearest points, nearest first */
+	float dist[KNN_K];	/* their distances */
+	int label;		/* the majority label */
+};
+
 /*
  * The default data set, seeded (apps/common/lake_prng.h): reference
  * feature r*128+k is uniform01(seed, 0, r*128+k), label r is
@@ -38,7 +45,7 @@
  * endian:
  *   0   char[8]  "KNNREF01"
  *   8   u32      header bytes (32), 12 u32 KNN_NREF, 16 u32 KNN_DIM,
- *   20   u32     KNN_NLABELS, 24 u32 CRC-32 (zlib's) of what follows, 28 u32 0
+ *   20  u32      KNN_NLABELS, 24 u32 0, 28 u32 0
  *   32  float32  [KNN_NREF][KNN_DIM] features (finite)
  *   ... u8       [KNN_NREF] labels (< KNN_NLABELS)
  */

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
-"""numpy twin of apps/common/lake_prng.h: splitmix64 as a counter-based generator.
+"""numpy twin of lake_app_rand() (apps/common/lake_app.h): splitmix64, as a counter-based generator.
 
 Stream s under seed: start = seed ^ (s * STREAM); value i = mix(start + (i + 1) * GOLDEN).
 uint64 arithmetic wraps in numpy arrays exactly as in C.

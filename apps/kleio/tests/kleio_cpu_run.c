@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kleio-cpu-run: Kleio's CPU path (the code the module and the programs
+ * run) on any inputs, with every probability out, for the numpy tests
+ * (test_kleio.py).
+ *
+ *   kleio-cpu-run WEIGHTS|seed=S IN OUT [dump=FILE]
+ *
+ * WEIGHTS: a weights file (kleio_model.h); seed=S: the default weights of
+ * seed S.  IN: int32 rows of KLEIO_T classes.  OUT: per sample an int32
+ * class, a float probability and KLEIO_V float probabilities.  dump=FILE
+ * writes the KLEIO_NPARAMS parameters as raw floats.  Exit 0, 1 on an error
+ * (with a message naming it), 2 on bad usage.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kleio_io.h"
+
+static void *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	void *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET)) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		*len = (size_t)n;
+	}
+	fclose(f);
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	float *params = malloc(sizeof(float) * KLEIO_NPARAMS), *probs;
+	struct kleio_block *blk = malloc(sizeof(*blk));
+	struct kleio_out *out;
+	const char *why = NULL;
+	size_t len = 0, s;
+	int32_t *cls;
+	FILE *f;
+	int n, err;
+
+	if (argc < 4 || argc > 5 || (argc == 5 && strncmp(argv[4], "dump=", 5))) {
+		fprintf(stderr, "usage: kleio-cpu-run WEIGHTS|seed=S IN OUT [dump=FILE]\n");
+		return 2;
+	}
+	if (!params || !blk)
+		return 1;
+	if (!strncmp(argv[1], "seed=", 5)) {
+		kleio_default_weights(params, strtoull(argv[1] + 5, NULL, 0));
+	} else {
+		void *file = read_all(argv[1], &len);
+
+		if (!file) {
+			fprintf(stderr, "kleio-cpu-run: %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
+		err = kleio_parse_weights(file, len, params, &why);
+		free(file);
+		if (err) {
+			fprintf(stderr, "kleio-cpu-run: %s: %s\n", argv[1], why);
+			return 1;
+		}
+	}
+	if (argc == 5) {
+		f = fopen(argv[4] + 5, "wb");
+		if (!f || fwrite(params, sizeof(float), KLEIO_NPARAMS, f) != KLEIO_NPARAMS || fclose(f))
+			return 1;
+	}
+	cls = read_all(argv[2], &len);
+	if (!cls || len % (KLEIO_T * sizeof(int32_t))) {
+		fprintf(stderr, "kleio-cpu-run: %s: not rows of %d int32 classes\n", argv[2], KLEIO_T);
+		return 1;
+	}
+	n = (int)(len / (KLEIO_T * sizeof(int32_t)));
+	if (kleio_check_inputs(cls, n, 1 << 20)) {
+		fprintf(stderr, "kleio-cpu-run: %s: a class is out of 0..%d\n", argv[2], KLEIO_V - 1);
+		return 1;
+	}
+	out = malloc(sizeof(*out) * n);
+	probs = malloc(sizeof(float) * KLEIO_V * n);
+	if (!out || !probs)
+		return 1;
+	kleio_cpu_predict(params, blk, cls, n, out, probs);
+	f = fopen(argv[3], "wb");
+	if (!f)
+		return 1;
+	for (s = 0; s < (size_t)n; s++) {
+		fwrite(&out[s], sizeof(out[s]), 1, f);
+		fwrite(probs + s * KLEIO_V, sizeof(float), KLEIO_V, f);
+	}
+	return fclose(f) ? 1 : 0;
+}
