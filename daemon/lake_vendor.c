@@ -15,6 +15,9 @@
 /* From cuda.h; lakeD builds without the vendor headers. */
 #define LAKE_CUDA_ERROR_NO_DEVICE	100
 #define LAKE_CU_MEMHOSTREGISTER_PORTABLE	0x01
+/* Mapped too, so that kernels can read and write the arena directly
+ * (cuMemHostGetDevicePointer gives the device address of an arena buffer). */
+#define LAKE_CU_MEMHOSTREGISTER_DEVICEMAP	0x02
 
 /* Stores symbol @name of @h (or NULL) into the function pointer at @fn. */
 static inline void lake_dlsym_fn(void *h, const char *name, void *fn)
@@ -211,7 +214,8 @@ bool lake_vendor_pin(struct lake_vendor_state *v, void *p, size_t n, const char 
 		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = v->cu_mem_host_register(p, n, LAKE_CU_MEMHOSTREGISTER_PORTABLE);
+	r = v->cu_mem_host_register(p, n, LAKE_CU_MEMHOSTREGISTER_PORTABLE |
+					    LAKE_CU_MEMHOSTREGISTER_DEVICEMAP);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r) {
 		lake_warn("cuMemHostRegister of the %s (%zu MiB) failed: %s; %s", what, n >> 20,
