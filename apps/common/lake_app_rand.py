@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
-"""numpy twin of lake_app_rand() (apps/common/lake_app.h): splitmix64, as a counter-based generator.
+"""numpy twin of lake_app_rand() (apps/common/lake_app.h): splitmix64, vectorised.
 
-Stream s under seed: start = seed ^ (s * STREAM); value i = mix(start + (i + 1) * GOLDEN).
-uint64 arithmetic wraps in numpy arrays exactly as in C.
+lake_app_rand(&s) adds GOLDEN to s and returns mix(s), so the i-th value (from 0) of a
+generator started at s is mix(s + (i + 1) * GOLDEN): computed here for all i at once.
+The apps' streams: stream k of a seed starts at lake_app_rand() of (seed ^ k), i.e.
+s = mix((seed ^ k) + GOLDEN).  uint64 arithmetic wraps in numpy arrays exactly as in C.
 """
 import numpy as np
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-STREAM = np.uint64(0xD1B54A32D192ED03)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -19,9 +20,9 @@ def _mix(z):
 
 
 def u64(seed, stream, count):
-    """Values 0..count-1 of a stream, as a uint64 array."""
+    """Values 0..count-1 of stream @stream of @seed, as a uint64 array."""
     with np.errstate(over="ignore"):
-        start = np.uint64(seed) ^ (np.uint64(stream) * STREAM)
+        start = _mix(np.array([np.uint64(seed) ^ np.uint64(stream)]) + GOLDEN)[0]
         i = np.arange(1, count + 1, dtype=np.uint64)
         return _mix(start + i * GOLDEN)
 

@@ -12,63 +12,29 @@
  */
 #include "kleio_cpu.h"
 #include "kleio_math.h"
-#include "../common/lake_prng.h"
+#include "lake_app.h"
 
-struct kleio_array_init {
-	unsigned int offset, rows, cols;
-	unsigned char glorot;	/* else a bias: zero, LSTM forget gates 1 */
-	unsigned char lstm;
-};
-
-static const struct kleio_array_init kleio_arrays[KLEIO_NARRAYS] = {
-	{ KLEIO_K1, KLEIO_V, KLEIO_G, 1, 1 },
-	{ KLEIO_R1, KLEIO_H, KLEIO_G, 1, 1 },
-	{ KLEIO_B1, 1, KLEIO_G, 0, 1 },
-	{ KLEIO_K2, KLEIO_H, KLEIO_G, 1, 1 },
-	{ KLEIO_R2, KLEIO_H, KLEIO_G, 1, 1 },
-	{ KLEIO_B2, 1, KLEIO_G, 0, 1 },
-	{ KLEIO_KD, KLEIO_H, KLEIO_V, 1, 0 },
-	{ KLEIO_BD, 1, KLEIO_V, 0, 0 },
-};
-
-void kleio_fpu_init_weights(float *params, uint64_t seed, size_t first, size_t count)
+void kleio_fpu_glorot(float *dst, size_t count, u64 *state, unsigned int fans)
 {
-	size_t end = first + count;
-	unsigned int a;
+	float scale = (float)__builtin_sqrt(6.0 / fans) * 0x1p-23f;
+	size_t i;
 
-	for (a = 0; a < KLEIO_NARRAYS; a++) {
-		const struct kleio_array_init *ar = &kleio_arrays[a];
-		size_t lo = ar->offset, hi = lo + (size_t)ar->rows * ar->cols, i;
-		float scale;
-
-		if (first > lo)
-			lo = first;
-		if (end < hi)
-			hi = end;
-		if (lo >= hi)
-			continue;
-		if (!ar->glorot) {
-			for (i = lo; i < hi; i++) {
-				size_t col = i - ar->offset;
-
-				params[i] = ar->lstm && col / KLEIO_H == 1 ? 1.0f : 0.0f;
-			}
-			continue;
-		}
-		scale = (float)__builtin_sqrt(6.0 / (double)(ar->rows + ar->cols)) * 0x1p-23f;
-		for (i = lo; i < hi; i++)
-			params[i] = (float)lake_prng_s24(seed, a, i - ar->offset) * scale;
-	}
+	for (i = 0; i < count; i++)
+		dst[i] = (float)((s32)(lake_app_rand(state) >> 40) - (1 << 23)) * scale;
 }
 
-/* Four floats; element-wise IEEE operations (no contraction: -ffp-contract=off). */
-/* The block size the unrolled product is written for. */
-#define BUILD_BUG_ON_KLEIO(c) ((void)sizeof(char[1 - 2 * !!(c)]))
+s64 kleio_fpu_fixed(const float *prob)
+{
+	return (s64)(*prob * 1e9f + 0.5f);
+}
 
 /* Rows of W per pass over the columns: a few pages, hot in the TLB. */
 #define KLEIO_KC 16
 
 typedef float kl_v4 __attribute__((vector_size(16), aligned(4)));
+
+_Static_assert(KLEIO_CPU_BLOCK == 4 && KLEIO_H % KLEIO_KC == 0,
+	       "kleio_gemm_block() is written for blocks of 4 samples");
 
 /*
  * z[s][j] += sum over k of h[s][k] * W[k][j], k in order, for all
@@ -81,7 +47,6 @@ static void kleio_gemm_block(float (*z)[KLEIO_G], const float (*h)[KLEIO_H], con
 {
 	int j, k, k0, s;
 
-	BUILD_BUG_ON_KLEIO(KLEIO_CPU_BLOCK != 4 || KLEIO_H % KLEIO_KC);
 	for (k0 = 0; k0 < KLEIO_H; k0 += KLEIO_KC) {
 		kl_v4 hb[KLEIO_KC][KLEIO_CPU_BLOCK];
 
@@ -141,17 +106,18 @@ static void kleio_cell(const float *restrict z, float *restrict c, float *restri
 	}
 }
 
-void kleio_fpu_lstm1(const float *params, struct kleio_block *b, const int32_t *cls, int nb,
-		     int t)
+void kleio_fpu_lstm1(const float *params, struct kleio_block *b, const s32 *cls, int nb, int t)
 {
 	const float *k1 = params + KLEIO_K1, *b1 = params + KLEIO_B1;
 	int s, j;
 
 	for (s = 0; s < KLEIO_CPU_BLOCK; s++) {
-		const float *row = k1 + (size_t)cls[s < nb ? s * KLEIO_T + t : t] * KLEIO_G;
+		u32 c = (u32)cls[s < nb ? s * KLEIO_T + t : t];
+		const float *row = k1 + (size_t)c * KLEIO_G;
 
+		/* A class out of 0..620 encodes as all zeros, as tf.one_hot does. */
 		for (j = 0; j < KLEIO_G; j++)
-			b->z[s][j] = row[j] + b1[j];
+			b->z[s][j] = (c < KLEIO_V ? row[j] : 0.0f) + b1[j];
 	}
 	if (t > 0)	/* h1 is zero before the first step */
 		kleio_gemm_block(b->z, (const float (*)[KLEIO_H])b->h1, params + KLEIO_R1, KLEIO_G);

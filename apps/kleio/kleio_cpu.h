@@ -12,19 +12,13 @@
 #ifndef KLEIO_CPU_H
 #define KLEIO_CPU_H
 
+#include "lake_app_env.h"
 #include "kleio_model.h"
-
-#ifdef __KERNEL__
-#include <linux/types.h>
-#else
-#include <stddef.h>
-#include <stdint.h>
-#endif
 
 /* Samples per FPU region: one LSTM timestep of 4 samples is ~4 MFLOP. */
 #define KLEIO_CPU_BLOCK	4
 
-/* Weights initialised per FPU region by kleio_fpu_init_weights(). */
+/* Weights initialised per FPU region by kleio_fpu_glorot(). */
 #define KLEIO_INIT_CHUNK	(64 * 1024)
 
 /* The CPU state of one block of samples (zeroed before its first step). */
@@ -37,34 +31,29 @@ struct kleio_block {
 };
 
 /**
- * kleio_fpu_init_weights() - the default weights, a slice at a time
- * @params: the KLEIO_NPARAMS parameters
- * @seed: the PRNG seed (KLEIO_DEFAULT_SEED by default)
- * @first: the first parameter to set
+ * kleio_fpu_glorot() - Glorot-uniform values, a slice of an array at a time
+ * @dst: where the values go
  * @count: how many (at most KLEIO_INIT_CHUNK per FPU region)
+ * @state: the array's lake_app_rand() state, advanced by @count
+ * @fans: rows + columns of the array (fan in + fan out)
  *
- * Kernels (lstm/kernel, recurrent kernels, dense/kernel) are Glorot-uniform
- * as Keras initialises a kernel: U(-l, l), l = sqrt(6 / (rows + cols)),
- * array a's value i = lake_prng_s24(seed, a, i) * (l / 2^23) (apps/common/
- * lake_prng.h); biases as Keras: zero, except the LSTMs' forget-gate
- * columns, 1 (unit_forget_bias).  (Keras initialises recurrent kernels
- * orthogonally; this uses Glorot-uniform for them too.)
+ * Value = (top 24 bits of lake_app_rand() - 2^23) * (l / 2^23) with
+ * l = sqrt(6 / @fans) rounded to float: uniform in [-l, l), one rounding.
  */
-void kleio_fpu_init_weights(float *params, uint64_t seed, size_t first, size_t count);
+void kleio_fpu_glorot(float *dst, size_t count, u64 *state, unsigned int fans);
 
 /**
  * kleio_fpu_lstm1() - layer 1 at timestep @t for a block of samples
  * @params: the parameters
  * @b: the block's state
- * @cls: the block's inputs, [@nb][KLEIO_T] classes, each < KLEIO_V (checked
- *       by the caller)
+ * @cls: the block's inputs, [@nb][KLEIO_T] classes; one outside 0..620 is a
+ *       one-hot vector of zeros (as tf.one_hot encodes it)
  * @nb: samples in the block, 1..KLEIO_CPU_BLOCK
  * @t: the timestep; steps run in order 0..KLEIO_T-1, layer 1 before layer 2
  *
  * The one-hot input times lstm/kernel is a row gather.
  */
-void kleio_fpu_lstm1(const float *params, struct kleio_block *b, const int32_t *cls, int nb,
-		     int t);
+void kleio_fpu_lstm1(const float *params, struct kleio_block *b, const s32 *cls, int nb, int t);
 
 /**
  * kleio_fpu_lstm2() - layer 2 at timestep @t for a block of samples
@@ -86,5 +75,13 @@ void kleio_fpu_lstm2(const float *params, struct kleio_block *b, int nb, int t);
  */
 void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, struct kleio_out *out,
 		      float *probs);
+
+/**
+ * kleio_fpu_fixed() - a probability as an integer in units of 1e-9
+ * @prob: the probability
+ *
+ * Return: round(*@prob * 1e9), for printing without floating point.
+ */
+s64 kleio_fpu_fixed(const float *prob);
 
 #endif /* KLEIO_CPU_H */

@@ -3,16 +3,16 @@
  * Kleio's integer-only code (no FPU flags): inputs, the weights file, and
  * the CPU path's driver that runs kleio_fpu_*() in short FPU regions.
  */
+#include "lake_app.h"
 #include "kleio_io.h"
-#include "kleio_env.h"
 
 /* The original benchmark's 26 page classes. */
-const int32_t kleio_values[KLEIO_NVALUES] = {
+const s32 kleio_values[KLEIO_NVALUES] = {
 	60, 500, 560, 60, 320, 620, 440, 180, 60, 620, 560, 240, 60,
 	360, 620, 380, 180, 120, 620, 620, 100, 60, 420, 620, 340, 140,
 };
 
-void kleio_inputs(int32_t *cls, int n)
+void kleio_inputs(s32 *cls, int n)
 {
 	int s, t;
 
@@ -21,22 +21,10 @@ void kleio_inputs(int32_t *cls, int n)
 			cls[s * KLEIO_T + t] = kleio_values[s % KLEIO_NWINDOWS + t];
 }
 
-int kleio_check_inputs(const int32_t *cls, int n, int nmax)
-{
-	int i;
-
-	if (n < 1 || n > nmax)
-		return -EINVAL;
-	for (i = 0; i < n * KLEIO_T; i++)
-		if (cls[i] < 0 || cls[i] >= KLEIO_V)
-			return -EINVAL;
-	return 0;
-}
-
 /* A little-endian u32 of a file (LAKE runs on little-endian machines). */
-static uint32_t kleio_le32(const unsigned char *p)
+static u32 kleio_le32(const unsigned char *p)
 {
-	uint32_t v;
+	u32 v;
 
 	memcpy(&v, p, sizeof(v));
 	return v;
@@ -44,7 +32,7 @@ static uint32_t kleio_le32(const unsigned char *p)
 
 int kleio_parse_weights(const void *file, size_t len, float *params, const char **why)
 {
-	static const uint32_t sizes[KLEIO_NARRAYS] = {
+	static const u32 sizes[KLEIO_NARRAYS] = {
 		KLEIO_V * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
 		KLEIO_H * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
 		KLEIO_H * KLEIO_V, KLEIO_V,
@@ -85,45 +73,66 @@ int kleio_parse_weights(const void *file, size_t len, float *params, const char 
 	return 0;
 }
 
-void kleio_default_weights(float *params, uint64_t seed)
+void kleio_default_weights(float *params, u64 seed)
 {
-	size_t i;
+	static const struct {
+		unsigned int offset, rows, cols;
+	} arrays[KLEIO_NARRAYS] = {
+		{ KLEIO_K1, KLEIO_V, KLEIO_G }, { KLEIO_R1, KLEIO_H, KLEIO_G }, { KLEIO_B1, 0, KLEIO_G },
+		{ KLEIO_K2, KLEIO_H, KLEIO_G }, { KLEIO_R2, KLEIO_H, KLEIO_G }, { KLEIO_B2, 0, KLEIO_G },
+		{ KLEIO_KD, KLEIO_H, KLEIO_V }, { KLEIO_BD, 0, KLEIO_V },
+	};
+	const u32 one = 0x3f800000;	/* 1.0f, written as bits: no FPU needed */
+	unsigned int a, j;
+	size_t i, n;
 
-	for (i = 0; i < KLEIO_NPARAMS; i += KLEIO_INIT_CHUNK) {
-		size_t count = KLEIO_NPARAMS - i < KLEIO_INIT_CHUNK ? KLEIO_NPARAMS - i
-								    : KLEIO_INIT_CHUNK;
+	for (a = 0; a < KLEIO_NARRAYS; a++) {
+		float *dst = params + arrays[a].offset;
+		u64 state = seed ^ a;
 
-		kleio_fpu_begin();
-		kleio_fpu_init_weights(params, seed, i, count);
-		kleio_fpu_end();
-		kleio_yield();
+		if (!arrays[a].rows) {	/* a bias */
+			memset(dst, 0, arrays[a].cols * sizeof(float));
+			if (arrays[a].cols == KLEIO_G)
+				for (j = KLEIO_H; j < 2 * KLEIO_H; j++)
+					memcpy(&dst[j], &one, sizeof(one));
+			continue;
+		}
+		state = lake_app_rand(&state);
+		n = (size_t)arrays[a].rows * arrays[a].cols;
+		for (i = 0; i < n; i += KLEIO_INIT_CHUNK) {
+			lake_app_fpu_begin();
+			kleio_fpu_glorot(dst + i, min(n - i, (size_t)KLEIO_INIT_CHUNK), &state,
+					 arrays[a].rows + arrays[a].cols);
+			lake_app_fpu_end();
+			lake_app_yield();
+		}
 	}
 }
 
-void kleio_cpu_predict(const float *params, struct kleio_block *blk, const int32_t *cls, int n,
+void kleio_cpu_predict(const float *params, struct kleio_block *blk, const s32 *cls, int n,
 		       struct kleio_out *out, float *probs)
 {
 	int s0, t;
 
 	for (s0 = 0; s0 < n; s0 += KLEIO_CPU_BLOCK) {
 		int nb = n - s0 < KLEIO_CPU_BLOCK ? n - s0 : KLEIO_CPU_BLOCK;
-		const int32_t *bcls = cls + s0 * KLEIO_T;
+		const s32 *bcls = cls + s0 * KLEIO_T;
 
 		memset(blk, 0, sizeof(*blk));	/* h = c = 0 (all-zero bits are 0.0f) */
 		for (t = 0; t < KLEIO_T; t++) {
-			kleio_fpu_begin();
+			lake_app_fpu_begin();
 			kleio_fpu_lstm1(params, blk, bcls, nb, t);
-			kleio_fpu_end();
-			kleio_yield();
-			kleio_fpu_begin();
+			lake_app_fpu_end();
+			lake_app_yield();
+			lake_app_fpu_begin();
 			kleio_fpu_lstm2(params, blk, nb, t);
-			kleio_fpu_end();
-			kleio_yield();
+			lake_app_fpu_end();
+			lake_app_yield();
 		}
-		kleio_fpu_begin();
+		lake_app_fpu_begin();
 		kleio_fpu_output(params, blk, nb, out + s0,
 				 probs ? probs + (size_t)s0 * KLEIO_V : NULL);
-		kleio_fpu_end();
-		kleio_yield();
+		lake_app_fpu_end();
+		lake_app_yield();
 	}
 }

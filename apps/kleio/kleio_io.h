@@ -9,7 +9,7 @@
 
 #include "kleio_cpu.h"
 
-extern const int32_t kleio_values[KLEIO_NVALUES];
+extern const s32 kleio_values[KLEIO_NVALUES];
 
 /**
  * kleio_inputs() - the benchmark's inputs for @n samples
@@ -17,13 +17,7 @@ extern const int32_t kleio_values[KLEIO_NVALUES];
  * @n: samples; sample s is window s % KLEIO_NWINDOWS, window i being
  *     kleio_values[i..i+5]
  */
-void kleio_inputs(int32_t *cls, int n);
-
-/**
- * kleio_check_inputs() - validate classes from a caller
- * Return: 0, or -EINVAL when @n is out of 1..@nmax or a class is >= KLEIO_V.
- */
-int kleio_check_inputs(const int32_t *cls, int n, int nmax);
+void kleio_inputs(s32 *cls, int n);
 
 /**
  * kleio_parse_weights() - read a weights file (format in kleio_model.h)
@@ -40,7 +34,7 @@ int kleio_parse_weights(const void *file, size_t len, float *params, const char 
  * kleio_cpu_predict() - the CPU path: @n samples
  * @params: the parameters
  * @blk: scratch state for one block
- * @cls: [@n][KLEIO_T] classes, checked by kleio_check_inputs()
+ * @cls: [@n][KLEIO_T] classes (one outside 0..620: an all-zero one-hot vector)
  * @n: samples
  * @out: [@n] predicted classes and their probabilities
  * @probs: NULL or [@n][KLEIO_V] all probabilities
@@ -48,10 +42,20 @@ int kleio_parse_weights(const void *file, size_t len, float *params, const char 
  * One FPU region per layer, timestep and block of KLEIO_CPU_BLOCK samples,
  * with a chance to reschedule between regions.
  */
-void kleio_cpu_predict(const float *params, struct kleio_block *blk, const int32_t *cls, int n,
+void kleio_cpu_predict(const float *params, struct kleio_block *blk, const s32 *cls, int n,
 		       struct kleio_out *out, float *probs);
 
-/* The default weights (kleio_fpu_init_weights() in FPU regions of a chunk). */
-void kleio_default_weights(float *params, uint64_t seed);
+/**
+ * kleio_default_weights() - the default weights (kleio_model.h)
+ * @params: out
+ * @seed: the seed (KLEIO_DEFAULT_SEED)
+ *
+ * Array a's values come from lake_app_rand() started at lake_app_rand() of
+ * @seed ^ a; kernels Glorot-uniform (kleio_fpu_glorot(), in FPU regions of
+ * KLEIO_INIT_CHUNK values), biases as Keras sets them: zero, except the
+ * LSTMs' forget-gate columns, 1 (unit_forget_bias).  (Keras initialises
+ * recurrent kernels orthogonally; this uses Glorot-uniform for them too.)
+ */
+void kleio_default_weights(float *params, u64 seed);
 
 #endif /* KLEIO_IO_H */

@@ -20,21 +20,27 @@
 // layer 2's input and recurrent products are one product with K = 512
 // ([h1_t | h2_{t-1}] times the stacked kernels).
 //
-// FP32 on the CUDA cores with explicit fused multiply-adds (__fmaf_rn: the
-// kit builds with --fmad=false, and the matrix work is what counts here);
-// so Kleio's GPU results equal the CPU's within a tolerance, not bit for bit.
-// Not TF32 tensor cores: TF32's 10-bit mantissa would make the predicted
-// class differ from the CPU's where two classes' probabilities are within
-// ~1e-3 of each other, which random weights give.
+// The GPU computes the CPU path's floats bit for bit: every sum starts where
+// the CPU's does and adds the same products in the same order (k ascending,
+// a rounded product then a rounded sum: the kit builds with --fmad=false),
+// the nonlinearities are the CPU's own (kleio_math.h), and each softmax sum
+// runs in class order.  So the GPU never predicts another class than the
+// CPU, however close two classes' probabilities are (random weights give
+// gaps of 1e-6).  That costs separate multiplies and adds (twice the FMA
+// count) and rules out TF32 tensor cores (a 10-bit mantissa).
 
+#include "lake_app_kernels.cuh"
 #include "kleio_model.h"
+#include "kleio_math.h"
 
 #define KLEIO_BK	16	// K per shared-memory tile
 #define KLEIO_BN	64	// gate columns per block (16 units)
 #define KLEIO_THREADS	256
 
 // Device layouts made by kleio_prep from the Keras parameters.
-//   wg1  [V][G]   lstm/kernel + lstm/bias, columns interleaved
+//   wg1  [V+1][G] lstm/kernel + lstm/bias, columns interleaved; row V is the
+//                 bias alone: the row of an input class outside 0..620, whose
+//                 one-hot vector is all zeros (as tf.one_hot and the CPU)
 //   u1   [H][G]   lstm/recurrent_kernel, interleaved
 //   w2   [2H][G]  lstm_1/kernel over lstm_1/recurrent_kernel, interleaved
 //   b2   [G]      lstm_1/bias, interleaved
@@ -51,11 +57,12 @@ extern "C" __global__ void kleio_prep(const float *params, float *wg1, float *u1
 	const float *k2 = params + KLEIO_K2, *r2 = params + KLEIO_R2, *bb2 = params + KLEIO_B2;
 	int stride = gridDim.x * blockDim.x;
 
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < KLEIO_V * KLEIO_G; i += stride) {
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (KLEIO_V + 1) * KLEIO_G;
+	     i += stride) {
 		int row = i / KLEIO_G, j = kleio_keras_col(i % KLEIO_G);
 
-		// The CPU adds the bias to the gathered row first too.
-		wg1[i] = k1[row * KLEIO_G + j] + b1[j];
+		// The CPU adds the bias to the gathered row first too (0 + b = b).
+		wg1[i] = (row < KLEIO_V ? k1[row * KLEIO_G + j] : 0.0f) + b1[j];
 	}
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < KLEIO_H * KLEIO_G; i += stride) {
 		int row = i / KLEIO_G, j = kleio_keras_col(i % KLEIO_G);
@@ -66,11 +73,6 @@ extern "C" __global__ void kleio_prep(const float *params, float *wg1, float *u1
 	}
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < KLEIO_G; i += stride)
 		b2[i] = bb2[kleio_keras_col(i)];
-}
-
-__device__ __forceinline__ float kleio_sigmoid(float x)
-{
-	return 1.0f / (1.0f + expf(-x));
 }
 
 // One wave: job z = 0 or 1 of wave w (see the file comment).  BM samples x
@@ -120,8 +122,8 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 		float4 init = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 
 		if (row < n && layer1) {
-			// Checked by the host; clamped so that no input reads out of bounds.
-			unsigned int c = min((unsigned int)cls[row * KLEIO_T + t], KLEIO_V - 1u);
+			// A class outside 0..620: row V, the bias alone.
+			unsigned int c = min((unsigned int)cls[row * KLEIO_T + t], (unsigned int)KLEIO_V);
 
 			init = *(const float4 *)&wg1[(size_t)c * KLEIO_G + n0 + tx * 4];
 		} else if (row < n) {
@@ -187,10 +189,10 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 			}
 #pragma unroll
 			for (int i = 0; i < TM; i++) {
-				acc[i][0] = __fmaf_rn(av[i], bv.x, acc[i][0]);
-				acc[i][1] = __fmaf_rn(av[i], bv.y, acc[i][1]);
-				acc[i][2] = __fmaf_rn(av[i], bv.z, acc[i][2]);
-				acc[i][3] = __fmaf_rn(av[i], bv.w, acc[i][3]);
+				acc[i][0] += av[i] * bv.x;
+				acc[i][1] += av[i] * bv.y;
+				acc[i][2] += av[i] * bv.z;
+				acc[i][3] += av[i] * bv.w;
 			}
 		}
 		__syncthreads();
@@ -209,15 +211,15 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 		if (row >= n)
 			continue;
 		size_t at = (size_t)row * KLEIO_H + u;
-		float ig = kleio_sigmoid(acc[i][0]);
-		float fg = kleio_sigmoid(acc[i][1]);
-		float g = tanhf(acc[i][2]);
-		float og = kleio_sigmoid(acc[i][3]);
+		float ig = kl_sigmoidf(acc[i][0]);
+		float fg = kl_sigmoidf(acc[i][1]);
+		float g = kl_tanhf(acc[i][2]);
+		float og = kl_sigmoidf(acc[i][3]);
 		float c = t > 0 ? cst[at] : 0.0f;
 
 		c = fg * c + ig * g;
 		cst[at] = c;
-		hout[at] = og * tanhf(c);
+		hout[at] = og * kl_tanhf(c);
 	}
 }
 
@@ -279,7 +281,7 @@ __device__ __forceinline__ void kleio_output(const float *__restrict__ kd,
 
 #pragma unroll
 			for (int j = 0; j < 3; j++)
-				acc[s][j] = __fmaf_rn(h, w[j], acc[s][j]);
+				acc[s][j] += h * w[j];
 		}
 	}
 	__syncthreads();
@@ -296,7 +298,7 @@ __device__ __forceinline__ void kleio_output(const float *__restrict__ kd,
 
 	const int warp = tid >> 5, lane = tid & 31;
 	for (int s = warp; s < DS; s += KLEIO_THREADS / 32) {
-		const float *l = buf + s * KLEIO_VPAD;
+		float *l = buf + s * KLEIO_VPAD;
 		float max = l[lane], sum = 0.0f;
 		int arg = lane;
 
@@ -317,19 +319,22 @@ __device__ __forceinline__ void kleio_output(const float *__restrict__ kd,
 			}
 		}
 		for (int v = lane; v < KLEIO_V; v += 32)
-			sum += expf(l[v] - max);
-#pragma unroll
-		for (int off = 16; off > 0; off >>= 1)
-			sum += __shfl_xor_sync(0xffffffffu, sum, off);
-		if (s0 + s >= n)
-			continue;
-		if (lane == 0) {
+			l[v] = kl_expf(l[v] - max);
+		__syncwarp();
+		if (s0 + s < n && lane == 0) {
+			// In class order, as the CPU adds them: 621 dependent adds.
+			for (int v = 0; v < KLEIO_V; v++)
+				sum += l[v];
 			out[s0 + s].cls = arg;
-			out[s0 + s].prob = 1.0f / sum;	// exp(max - max) / sum
+			out[s0 + s].prob = l[arg] / sum;
+			l[KLEIO_VPAD - 1] = sum;
 		}
-		if (probs)
+		__syncwarp();
+		if (probs && s0 + s < n) {
+			sum = l[KLEIO_VPAD - 1];
 			for (int v = lane; v < KLEIO_V; v += 32)
-				probs[(size_t)(s0 + s) * KLEIO_V + v] = expf(l[v] - max) / sum;
+				probs[(size_t)(s0 + s) * KLEIO_V + v] = l[v] / sum;
+		}
 	}
 }
 

@@ -1,41 +1,51 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * exp, tanh and the logistic sigmoid in float, for code that has no libm
- * (the kernel).  Include only from files compiled with FPU flags, and call
- * only inside an FPU region.  The polynomials are Cephes' (Moshier, Cephes
- * Math Library, expf.c and tanhf.c): relative error about 1e-7 over the
- * whole range, checked against numpy by the unit tests.
+ * (the kernel), and the very same functions on the GPU, so that Kleio's
+ * GPU path computes the CPU path's floats bit for bit.  On the CPU include
+ * only from files compiled with FPU flags and call only inside an FPU
+ * region; on the GPU this relies on the kit's nvcc flags (--fmad=false,
+ * IEEE division).  The polynomials are Cephes' (Moshier, Cephes Math
+ * Library, expf.c and tanhf.c): relative error about 1e-7 over the whole
+ * range, checked against numpy by the unit tests.
  */
 #ifndef KLEIO_MATH_H
 #define KLEIO_MATH_H
 
+#ifdef __CUDACC__
+#define KL_FN static __device__ __forceinline__
+#else
+#define KL_FN static inline
 #ifdef __KERNEL__
-#include <linux/types.h>
 #include <linux/string.h>
 #else
-#include <stdint.h>
 #include <string.h>
 #endif
+#endif
 
-static inline float kl_bits_float(uint32_t u)
+KL_FN float kl_bits_float(unsigned int u)
 {
+#ifdef __CUDACC__
+	return __uint_as_float(u);
+#else
 	float f;
 
 	memcpy(&f, &u, sizeof(f));
 	return f;
+#endif
 }
 
 /* 2^e for e in [-126, 127], exactly. */
-static inline float kl_pow2i(int32_t e)
+KL_FN float kl_pow2i(int e)
 {
-	return kl_bits_float((uint32_t)(e + 127) << 23);
+	return kl_bits_float((unsigned int)(e + 127) << 23);
 }
 
 /* e^x: e^x = 2^k e^r with k = round(x / ln 2), |r| <= ln 2 / 2. */
-static inline float kl_expf(float x)
+KL_FN float kl_expf(float x)
 {
 	float n, r, p;
-	int32_t k;
+	int k;
 
 	if (x != x)
 		return x;
@@ -44,7 +54,7 @@ static inline float kl_expf(float x)
 	if (x < -103.972084f)
 		return 0.0f;
 	n = x * 1.44269504088896341f;
-	k = (int32_t)(n + (n >= 0.0f ? 0.5f : -0.5f));
+	k = (int)(n + (n >= 0.0f ? 0.5f : -0.5f));
 	n = (float)k;
 	/* ln 2 in two parts (Cody-Waite): n * 0.693359375 is exact. */
 	r = x - n * 0.693359375f;
@@ -56,7 +66,7 @@ static inline float kl_expf(float x)
 	return p * kl_pow2i(k / 2) * kl_pow2i(k - k / 2);
 }
 
-static inline float kl_tanhf(float x)
+KL_FN float kl_tanhf(float x)
 {
 	float a = x < 0.0f ? -x : x;
 	float z, y;
@@ -75,7 +85,7 @@ static inline float kl_tanhf(float x)
 	return x < 0.0f ? -y : y;
 }
 
-static inline float kl_sigmoidf(float x)
+KL_FN float kl_sigmoidf(float x)
 {
 	return 1.0f / (1.0f + kl_expf(-x));
 }

@@ -6,17 +6,22 @@
  * side (GCC vector extensions) and four queries at a time, so each lane
  * accumulates its own pair in order and the data are read once per block.
  */
+#include "lake_app.h"
 #include "knn_cpu.h"
-#include "../common/lake_prng.h"
 
 typedef float kn_v4 __attribute__((vector_size(16)));
 
-void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, size_t count)
+void knn_fpu_uniform(float *out, size_t count, u64 *state)
 {
 	size_t i;
 
-	for (i = first; i < first + count; i++)
-		out[i] = (float)(uint32_t)(lake_prng_u64(seed, stream, i) >> 40) * 0x1p-24f;
+	for (i = 0; i < count; i++)
+		out[i] = (float)(u32)(lake_app_rand(state) >> 40) * 0x1p-24f;
+}
+
+s64 knn_fpu_fixed(const float *dist)
+{
+	return (s64)(*dist * 1e6f + 0.5f);
 }
 
 /* Squared distances of @nq queries to all reference points (rows past @nq: of zeros). */
@@ -75,18 +80,18 @@ static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int n
  * distance, then index).  Insertion into a sorted list; most points are
  * rejected by one compare.
  */
-static void knn_select(const float *d2, uint64_t *best)
+static void knn_select(const float *d2, u64 *best)
 {
 	int r, j;
 
 	for (j = 0; j < KNN_K; j++)
 		best[j] = ~0ull;
 	for (r = 0; r < KNN_NREF; r++) {
-		uint32_t bits;
-		uint64_t key;
+		u32 bits;
+		u64 key;
 
 		__builtin_memcpy(&bits, &d2[r], sizeof(bits));
-		key = (uint64_t)bits << 32 | (uint32_t)r;
+		key = (u64)bits << 32 | (u32)r;
 
 		if (key >= best[KNN_K - 1])
 			continue;
@@ -97,7 +102,7 @@ static void knn_select(const float *d2, uint64_t *best)
 }
 
 /* The most frequent label among the neighbours; on a tie, the nearer's. */
-static int knn_majority(const uint8_t *labels, const int *idx)
+static int knn_majority(const u8 *labels, const int *idx)
 {
 	int count[KNN_NLABELS] = { 0 };
 	int j, best = -1, best_count = 0;
@@ -115,17 +120,17 @@ static int knn_majority(const uint8_t *labels, const int *idx)
 	return best;
 }
 
-void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+void knn_fpu_queries(const struct knn_cpu_refs *refs, const u8 *labels, const float *q,
 		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out)
 {
-	uint64_t best[KNN_K];
+	u64 best[KNN_K];
 	int i, j;
 
 	knn_distances(refs, q, nq, scratch);
 	for (i = 0; i < nq; i++) {
 		knn_select(scratch->d2[i], best);
 		for (j = 0; j < KNN_K; j++) {
-			int r = (int)(uint32_t)best[j];
+			int r = (int)(u32)best[j];
 
 			out[i].idx[j] = r;
 			out[i].dist[j] = __builtin_sqrtf(scratch->d2[i][r]);

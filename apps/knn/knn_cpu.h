@@ -9,14 +9,8 @@
 #ifndef KNN_CPU_H
 #define KNN_CPU_H
 
+#include "lake_app_env.h"
 #include "knn_model.h"
-
-#ifdef __KERNEL__
-#include <linux/types.h>
-#else
-#include <stddef.h>
-#include <stdint.h>
-#endif
 
 /* Queries per FPU region: 4 x 4096 distances, ~6 MFLOP. */
 #define KNN_CPU_QBLOCK	4
@@ -37,16 +31,22 @@ struct knn_cpu_scratch {
 };
 
 /**
- * knn_fpu_uniform() - seeded uniform floats in [0, 1), a slice at a time
- * @out: the array (index @first..@first+@count-1 is written)
- * @seed: the PRNG seed
- * @stream: the PRNG stream (KNN_STREAM_REFS, KNN_STREAM_QUERIES)
- * @first: the first index
+ * knn_fpu_uniform() - uniform floats in [0, 1), a slice at a time
+ * @out: where they go
  * @count: how many (at most KNN_INIT_CHUNK per FPU region)
+ * @state: a lake_app_rand() state, advanced by @count
  *
- * out[i] = (lake_prng_u64(seed, stream, i) >> 40) * 2^-24, exactly.
+ * Each is (lake_app_rand() >> 40) * 2^-24, exactly.
  */
-void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, size_t count);
+void knn_fpu_uniform(float *out, size_t count, u64 *state);
+
+/**
+ * knn_fpu_fixed() - a distance as an integer in units of 1e-6
+ * @dist: the distance
+ *
+ * Return: round(*@dist * 1e6), for printing without floating point.
+ */
+s64 knn_fpu_fixed(const float *dist);
 
 /**
  * knn_fpu_queries() - the k nearest neighbours of a block of queries
@@ -58,7 +58,7 @@ void knn_fpu_uniform(float *out, uint64_t seed, uint32_t stream, size_t first, s
  * @out: [@nq] out: the nearest points, nearest first (ties: the lower index
  *       first), their distances, the majority label
  */
-void knn_fpu_queries(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+void knn_fpu_queries(const struct knn_cpu_refs *refs, const u8 *labels, const float *q,
 		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out);
 
 #endif /* KNN_CPU_H */

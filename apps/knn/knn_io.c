@@ -3,41 +3,50 @@
  * KNN's integer-only code (no FPU flags): the data set, its checks, and the
  * CPU path's driver that runs knn_fpu_*() in short FPU regions.
  */
+#include "lake_app.h"
 #include "knn_io.h"
-#include "../kleio/kleio_env.h"
-#include "../common/lake_prng.h"
 
-static void knn_uniform(float *out, size_t count, uint64_t seed, uint32_t stream)
+/* Stream @stream of @seed: a lake_app_rand() state started at lake_app_rand(seed ^ stream). */
+static u64 knn_stream(u64 seed, unsigned int stream)
 {
+	u64 s = seed ^ stream;
+
+	return lake_app_rand(&s);
+}
+
+/* @count uniform floats of a stream, in FPU regions of KNN_INIT_CHUNK. */
+static void knn_uniform(float *out, size_t count, u64 seed, unsigned int stream)
+{
+	u64 state = knn_stream(seed, stream);
 	size_t i;
 
 	for (i = 0; i < count; i += KNN_INIT_CHUNK) {
-		kleio_fpu_begin();
-		knn_fpu_uniform(out, seed, stream, i,
-				count - i < KNN_INIT_CHUNK ? count - i : KNN_INIT_CHUNK);
-		kleio_fpu_end();
-		kleio_yield();
+		lake_app_fpu_begin();
+		knn_fpu_uniform(out + i, min(count - i, (size_t)KNN_INIT_CHUNK), &state);
+		lake_app_fpu_end();
+		lake_app_yield();
 	}
 }
 
-void knn_default_data(struct knn_data *data, uint64_t seed)
+void knn_default_data(struct knn_data *data, u64 seed)
 {
+	u64 state = knn_stream(seed, KNN_STREAM_LABELS);
 	int r;
 
 	knn_uniform(&data->refs[0][0], (size_t)KNN_NREF * KNN_DIM, seed, KNN_STREAM_REFS);
 	for (r = 0; r < KNN_NREF; r++)
-		data->labels[r] = lake_prng_u64(seed, KNN_STREAM_LABELS, r) >> 63;
+		data->labels[r] = lake_app_rand(&state) >> 63;
 }
 
-void knn_default_queries(float *q, int nq, uint64_t seed)
+void knn_default_queries(float *q, int nq, u64 seed)
 {
 	knn_uniform(q, (size_t)nq * KNN_DIM, seed, KNN_STREAM_QUERIES);
 }
 
 /* A little-endian u32 of a file (LAKE runs on little-endian machines). */
-static uint32_t knn_le32(const unsigned char *p)
+static u32 knn_le32(const unsigned char *p)
 {
-	uint32_t v;
+	u32 v;
 
 	memcpy(&v, p, sizeof(v));
 	return v;
@@ -90,13 +99,6 @@ int knn_parse_data(const void *file, size_t len, struct knn_data *data, const ch
 	return 0;
 }
 
-int knn_check_queries(const float *q, int nq, int nmax)
-{
-	if (nq < 1 || nq > nmax)
-		return -EINVAL;
-	return knn_finite(q, (size_t)nq * KNN_DIM) ? 0 : -EINVAL;
-}
-
 void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs)
 {
 	int r, k;
@@ -108,7 +110,7 @@ void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs)
 			       &data->refs[r][k], sizeof(float));
 }
 
-void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+void knn_cpu_predict(const struct knn_cpu_refs *refs, const u8 *labels, const float *q,
 		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out)
 {
 	int i;
@@ -116,9 +118,9 @@ void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, con
 	for (i = 0; i < nq; i += KNN_CPU_QBLOCK) {
 		int nb = nq - i < KNN_CPU_QBLOCK ? nq - i : KNN_CPU_QBLOCK;
 
-		kleio_fpu_begin();
+		lake_app_fpu_begin();
 		knn_fpu_queries(refs, labels, q + (size_t)i * KNN_DIM, nb, scratch, out + i);
-		kleio_fpu_end();
-		kleio_yield();
+		lake_app_fpu_end();
+		lake_app_yield();
 	}
 }

@@ -12,7 +12,7 @@
 /* The reference set as the app keeps it (row-major, as the GPU reads it). */
 struct knn_data {
 	float refs[KNN_NREF][KNN_DIM];
-	uint8_t labels[KNN_NREF];
+	u8 labels[KNN_NREF];
 };
 
 /**
@@ -20,12 +20,12 @@ struct knn_data {
  * @data: out
  * @seed: the PRNG seed
  */
-void knn_default_data(struct knn_data *data, uint64_t seed);
+void knn_default_data(struct knn_data *data, u64 seed);
 
 /**
  * knn_default_queries() - the seeded queries: [@nq][KNN_DIM] into @q
  */
-void knn_default_queries(float *q, int nq, uint64_t seed);
+void knn_default_queries(float *q, int nq, u64 seed);
 
 /**
  * knn_parse_data() - read a data file (format in knn_model.h)
@@ -38,12 +38,6 @@ void knn_default_queries(float *q, int nq, uint64_t seed);
  */
 int knn_parse_data(const void *file, size_t len, struct knn_data *data, const char **why);
 
-/**
- * knn_check_queries() - validate queries from a caller
- * Return: 0, or -EINVAL when @nq is out of 1..@nmax or a feature is not finite.
- */
-int knn_check_queries(const float *q, int nq, int nmax);
-
 /* The CPU's layout of @data's points (integer copies: no FPU region). */
 void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs);
 
@@ -51,7 +45,7 @@ void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs);
  * knn_cpu_predict() - the CPU path for @nq queries
  * @refs: the CPU's layout of the points
  * @labels: their labels
- * @q: [@nq][KNN_DIM] queries, checked by knn_check_queries()
+ * @q: [@nq][KNN_DIM] queries (a NaN feature: NaN distances, which sort last)
  * @nq: queries
  * @scratch: scratch space
  * @out: [@nq] out
@@ -59,7 +53,7 @@ void knn_cpu_layout(const struct knn_data *data, struct knn_cpu_refs *refs);
  * One FPU region per block of KNN_CPU_QBLOCK queries, with a chance to
  * reschedule between regions.
  */
-void knn_cpu_predict(const struct knn_cpu_refs *refs, const uint8_t *labels, const float *q,
+void knn_cpu_predict(const struct knn_cpu_refs *refs, const u8 *labels, const float *q,
 		     int nq, struct knn_cpu_scratch *scratch, struct knn_out *out);
 
 #endif /* KNN_IO_H */

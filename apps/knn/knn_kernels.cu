@@ -19,6 +19,7 @@
 //
 // Everything is allocated once by the app (d2 for KNN_QMAX queries).
 
+#include "lake_app_kernels.cuh"
 #include "knn_model.h"
 
 #define KNN_BK		16	// features per shared-memory tile

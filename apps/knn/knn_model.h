@@ -30,10 +30,11 @@ struct knn_out {
 };
 
 /*
- * The default data set, seeded (apps/common/lake_prng.h): reference
- * feature r*128+k is uniform01(seed, 0, r*128+k), label r is
- * lake_prng_u64(seed, 1, r) >> 63, query feature q*128+k is
- * uniform01(seed, 2, q*128+k); uniform01(i) = (u64(i) >> 40) * 2^-24.
+ * The default data set, seeded: stream k of seed S is lake_app_rand()
+ * (apps/common/lake_app.h) started at lake_app_rand() of S ^ k.  Reference
+ * feature r*128+k is value r*128+k of stream 0 as uniform01, label r is
+ * value r of stream 1 >> 63, query feature q*128+k is value q*128+k of
+ * stream 2 as uniform01; uniform01(v) = (v >> 40) * 2^-24, exactly.
  */
 #define KNN_DEFAULT_SEED	42
 #define KNN_STREAM_REFS		0

@@ -82,10 +82,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	n = (int)(len / (KLEIO_T * sizeof(int32_t)));
-	if (kleio_check_inputs(cls, n, 1 << 20)) {
-		fprintf(stderr, "kleio-cpu-run: %s: a class is out of 0..%d\n", argv[2], KLEIO_V - 1);
-		return 1;
-	}
 	out = malloc(sizeof(*out) * n);
 	probs = malloc(sizeof(float) * KLEIO_V * n);
 	if (!out || !probs)

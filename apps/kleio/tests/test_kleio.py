@@ -52,8 +52,9 @@ def reference(arrays, cls):
             out.append(h)
         return out
 
-    onehot = np.eye(V)
-    h1 = lstm([onehot[cls[:, t]] for t in range(T)], k1, r1, b1)
+    onehot = np.eye(V + 1)[:, :V]  # row V: a class outside 0..620 encodes as zeros (tf.one_hot)
+    valid = np.where((cls >= 0) & (cls < V), cls, V)
+    h1 = lstm([onehot[valid[:, t]] for t in range(T)], k1, r1, b1)
     h2 = lstm(h1, k2, r2, b2)[-1]
     logits = h2 @ kd + bd
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -185,9 +186,17 @@ def test_bad_weights_files_are_refused(tmp_path):
         kw.pack(arrays)
 
 
-def test_bad_inputs_are_refused(tmp_path):
-    inp = tmp_path / "in.bin"
-    np.array([[0, 1, 2, 3, 4, V]], dtype="<i4").tofile(inp)
-    r = subprocess.run([os.environ["KLEIO_CPU_RUN"], "seed=42", str(inp), str(tmp_path / "o")],
-                       capture_output=True, text=True)
-    assert r.returncode == 1 and "out of 0..620" in r.stderr
+def test_out_of_range_classes_encode_as_zeros(tmp_path):
+    """An input class outside 0..620 is an all-zero one-hot vector, as tf.one_hot makes it."""
+    arrays = random_arrays(7, 0.2)
+    wfile = tmp_path / "w.kleio"
+    wfile.write_bytes(kw.pack(arrays))
+    cls = fixed_inputs(8)
+    cls[1, 2] = V
+    cls[3, 0] = -1
+    cls[5] = [2**31 - 1, -2**31, V + 7, 1000, -5, V]
+    got_cls, got_prob, probs = run_cpu(tmp_path, wfile, cls)
+    ref = reference(arrays, cls)
+    check(ref, got_cls, got_prob, probs)
+    ref_valid = reference(arrays, fixed_inputs(8))
+    assert not np.allclose(ref[1], ref_valid[1])  # the zero vector changed the result
