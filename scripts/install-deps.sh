@@ -8,15 +8,15 @@ set -euo pipefail
 #   build-essential, cmake, pkg-config   the build itself
 #   python3, python3-jinja2, python3-yaml the code generator (templates + spec parser)
 #   python3-pytest                        the generator's unit tests
-#   python3-numpy                         the apps' reference computations (unit tests)
 #   check                                 libcheck, the C unit-test framework
 #   linux-image-amd64, linux-headers-amd64  the kernel the VM tests boot, and its Kbuild tree
 #   qemu-system-x86, busybox-static, cpio  the VM test harness (boot + initramfs)
 #   sparse                                the kernel module's static checker (make C=1)
 #   kmod                                  modinfo, for the harness's module sanity checks
+#   python3-numpy                         the apps' reference outputs in their tests; LinnOS training
 PACKAGES=(build-essential cmake pkg-config python3 python3-jinja2 python3-yaml
-          python3-pytest python3-numpy check linux-image-amd64 linux-headers-amd64
-          qemu-system-x86 busybox-static cpio sparse kmod)
+          python3-pytest check linux-image-amd64 linux-headers-amd64
+          qemu-system-x86 busybox-static cpio sparse kmod python3-numpy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

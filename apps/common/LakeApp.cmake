@@ -51,7 +51,7 @@ function(lake_app_fatbin name cu)
     add_custom_command(OUTPUT ${fb}
       COMMAND ${LAKE_NVCC} -fatbin ${LAKE_APP_NVCC_FLAGS} -I${LAKE_APP_KIT_DIR}
               -I${CMAKE_CURRENT_SOURCE_DIR} -o ${fb} ${cu}
-      DEPENDS ${cu} ${LAKE_APP_KIT_DIR}/lake_app_kernels.cuh ${ARGN}
+      DEPENDS ${cu} ${LAKE_APP_KIT_DIR}/lake_app_kernels.cuh ${LAKE_APP_KIT_DIR}/lake_math.h ${ARGN}
       COMMENT "nvcc: ${name}.fatbin (sm_80, sm_90, compute_90 PTX)"
       VERBATIM)
     set(img ${fb})
@@ -110,12 +110,10 @@ function(lake_add_app)
   foreach(f ${A_SOURCES})
     list(APPEND plain ${src}/${f})
   endforeach()
-  if(fpu OR fpu_generated)
-    set_source_files_properties(${fpu} ${fpu_generated} PROPERTIES
-      COMPILE_OPTIONS "${LAKE_APP_FPU_FLAGS}")
-  endif()
-  set(srcs ${LAKE_APP_KIT_DIR}/lake_app.c ${LAKE_APP_KIT_DIR}/lake_app_prog.c ${plain} ${fpu}
-      ${generated})
+  set_source_files_properties(${fpu} ${fpu_generated} ${LAKE_APP_KIT_DIR}/lake_app_fpu.c
+    PROPERTIES COMPILE_OPTIONS "${LAKE_APP_FPU_FLAGS}")
+  set(srcs ${LAKE_APP_KIT_DIR}/lake_app.c ${LAKE_APP_KIT_DIR}/lake_app_fpu.c
+      ${LAKE_APP_KIT_DIR}/lake_app_prog.c ${plain} ${fpu} ${generated})
 
   # -O2 whatever the build type: the CPU path is measured.  Callbacks have
   # the kit's fixed signatures, hence no unused-parameter warnings.
@@ -135,6 +133,7 @@ function(lake_add_app)
     list(APPEND programs lake-${A_NAME}-direct)
   endif()
   add_custom_target(${A_NAME}_programs DEPENDS ${programs})
+  set_property(GLOBAL APPEND PROPERTY LAKE_APP_PROGRAM_TARGETS ${A_NAME}_programs)
 
   if(TARGET lake_kmod)
     set(kdir ${bin}/kmod)
@@ -145,6 +144,8 @@ function(lake_add_app)
               ${CMAKE_BINARY_DIR}/kmod ${src} ${generated} -- W=1
       DEPENDS ${app_files} ${src}/Kbuild ${generated}
               ${LAKE_APP_KIT_DIR}/lake_app.c ${LAKE_APP_KIT_DIR}/lake_app_kmod.c
+              ${LAKE_APP_KIT_DIR}/lake_app_fpu.c ${LAKE_APP_KIT_DIR}/lake_app_fpu.h
+              ${LAKE_APP_KIT_DIR}/lake_math.h
               ${LAKE_APP_KIT_DIR}/lake_app.h ${LAKE_APP_KIT_DIR}/lake_app_env.h
               ${LAKE_APP_KIT_DIR}/lake_app.kbuild ${LAKE_APP_KIT_DIR}/build-kmod.sh
               ${CMAKE_SOURCE_DIR}/include/lake/lake_kernel.h ${LAKE_GEN_DIR}/lake_cuda.h

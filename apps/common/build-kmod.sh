@@ -10,7 +10,8 @@ kdir=$1 out=$2 gen=$3 lakemod=$4 app=$5
 shift 5
 files=("$app/Kbuild")
 for f in "$app"/*.c "$app"/*.h; do [ -e "$f" ] && files+=("$f"); done
-for f in lake_app.c lake_app_kmod.c lake_app.h lake_app_env.h lake_app.kbuild; do
+for f in lake_app.c lake_app_kmod.c lake_app_fpu.c lake_app.h lake_app_env.h lake_app_fpu.h \
+	lake_math.h lake_app.kbuild; do
 	files+=("$src/apps/common/$f")
 done
 files+=("$gen/lake_cuda.h" "$src/include/lake/lake_kernel.h")

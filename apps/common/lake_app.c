@@ -999,6 +999,7 @@ struct lake_app_cmd {
 	unsigned int batch[LAKE_APP_MAX_BATCHES];
 	unsigned int nbatch;
 	unsigned int iters, warmup, rows;
+	unsigned int budget_ms;		/* bench: time per measure at most (0: none) */
 	bool random, have_iters, have_warmup, have_rows;
 	u64 seed;
 	int crossover;			/* set: -2 = unchanged */
@@ -1136,16 +1137,28 @@ static int lake_app_parse_cmd(struct lake_app_cmd *c, const char *s, struct lake
 			memcpy(c->app, v, vn);
 			c->app[vn] = 0;
 		} else if (lake_app_is(tok, kn, "mode")) {
-			if (lake_app_is(v, vn, "cpu"))
-				c->mode = LAKE_APP_RUN_CPU;
-			else if (lake_app_is(v, vn, "gpu"))
-				c->mode = LAKE_APP_RUN_GPU;
-			else if (lake_app_is(v, vn, "auto"))
-				c->mode = LAKE_APP_RUN_AUTO;
-			else if (lake_app_is(v, vn, "all"))
-				c->mode = LAKE_APP_RUN_CPU | LAKE_APP_RUN_GPU | LAKE_APP_RUN_AUTO;
-			else
-				return lake_app_bad(out, "mode must be cpu, gpu, auto or all");
+			/* One mode, or a list: mode=gpu,auto. */
+			const char *end = v + vn;
+
+			c->mode = 0;
+			while (v < end) {
+				const char *comma = memchr(v, ',', end - v);
+				size_t n1 = (comma ? comma : end) - v;
+
+				if (lake_app_is(v, n1, "cpu"))
+					c->mode |= LAKE_APP_RUN_CPU;
+				else if (lake_app_is(v, n1, "gpu"))
+					c->mode |= LAKE_APP_RUN_GPU;
+				else if (lake_app_is(v, n1, "auto"))
+					c->mode |= LAKE_APP_RUN_AUTO;
+				else if (lake_app_is(v, n1, "all"))
+					c->mode |= LAKE_APP_RUN_CPU | LAKE_APP_RUN_GPU | LAKE_APP_RUN_AUTO;
+				else
+					return lake_app_bad(out, "mode must be cpu, gpu, auto or all (or a list of them)");
+				v += n1 + (comma != NULL);
+			}
+			if (!c->mode)
+				return lake_app_bad(out, "mode must be cpu, gpu, auto or all (or a list of them)");
 		} else if (lake_app_is(tok, kn, "batch")) {
 			int err = lake_app_parse_batches(c, v, vn, out);
 
@@ -1161,6 +1174,10 @@ static int lake_app_parse_cmd(struct lake_app_cmd *c, const char *s, struct lake
 				return lake_app_bad(out, "warmup must be 0..%d", LAKE_APP_MAX_ITERS);
 			c->warmup = num;
 			c->have_warmup = true;
+		} else if (lake_app_is(tok, kn, "budget_ms")) {
+			if (!isnum || num > 3600000)
+				return lake_app_bad(out, "budget_ms must be 0..3600000");
+			c->budget_ms = num;
 		} else if (lake_app_is(tok, kn, "rows")) {
 			if (!isnum || !num || num > 10000000)
 				return lake_app_bad(out, "rows must be 1..10000000");
@@ -1297,18 +1314,27 @@ static int lake_app_measure(struct lake_app *a, const struct lake_app_cmd *c,
 			    enum lake_app_measure what, unsigned int batch, u64 *t,
 			    struct lake_app_text *out, const char *detail, u64 *median)
 {
-	unsigned int i;
+	unsigned int i, iters = c->iters, warmup = c->warmup;
 	int r = 0;
 
 	*median = U64_MAX;
-	for (i = 0; i < c->warmup + c->iters; i++) {
+	for (i = 0; i < warmup + iters; i++) {
 		u64 ns;
 
 		r = lake_app_once(a, what, batch, &ns);
 		if (r)
 			break;
-		if (i >= c->warmup)
-			t[i - c->warmup] = ns;
+		if (!i && c->budget_ms) {
+			/* Within the budget: fewer iterations of slow measures (at least 5). */
+			u64 fit = (u64)c->budget_ms * 1000000 / (ns ? ns : 1);
+
+			if (fit < (u64)warmup + iters) {
+				iters = max(5u, (unsigned int)min(fit, (u64)iters) * 10 / 11);
+				warmup = min(warmup, max(1u, iters / 10));
+			}
+		}
+		if (i >= warmup)
+			t[i - warmup] = ns;
 		if ((i & 15) == 15)
 			lake_app_yield();
 	}
@@ -1319,8 +1345,8 @@ static int lake_app_measure(struct lake_app *a, const struct lake_app_cmd *c,
 				r > 0 ? lake_app_cu_name(r) : "errno");
 		return -EIO;
 	}
-	lake_app_stats(out, t, c->iters);
-	*median = t[c->iters / 2];
+	lake_app_stats(out, t, iters);
+	*median = t[iters / 2];
 	lake_app_printf(out, ",%s\n", detail);
 	return 0;
 }
@@ -1331,6 +1357,13 @@ static int lake_app_bench(struct lake_app *a, const struct lake_app_cmd *c, u64 
 	unsigned int i;
 	int ret = 0;
 
+	/* The policy the auto rows and the transfer pick follow. */
+	lake_app_printf(out, "%s,%s,0,policy,0,,,,,crossover=%u (%s) mapped_max=%u xfer=%s gpu=%s\n",
+			a->m->name, LAKE_APP_BUILD, a->crossover,
+			a->crossover_measured ? "measured" : "set", a->mapped_ok ? a->mapped_max : 0,
+			a->opts.xfer == LAKE_APP_XFER_COPY ? "copy" :
+			a->opts.xfer == LAKE_APP_XFER_MAPPED ? "mapped" : "auto",
+			a->gpu_ready ? "ready" : a->gpu_why);
 	for (i = 0; i < c->nbatch; i++) {
 		unsigned int batch = c->batch[i];
 		u64 seed = c->seed ^ ((u64)batch << 32), med, infer = 0, copy = U64_MAX;

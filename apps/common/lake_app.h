@@ -225,8 +225,8 @@ void lake_app_text_free(struct lake_app_text *t);
  * Runs one command over @apps (those of the bundle that were created) and
  * writes its results as CSV to @out.  Commands (docs/apps.md):
  *
- *   bench  app=NAME|all mode=cpu|gpu|auto|all batch=LIST iters=N warmup=N
- *          input=fixed|random seed=S
+ *   bench  app=NAME|all mode=cpu|gpu|auto|all[,...] batch=LIST iters=N warmup=N
+ *          budget_ms=MS input=fixed|random seed=S
  *   verify app=... batch=LIST rows=N seed=S      GPU vs CPU
  *   hash   app=... mode=cpu|gpu|auto batch=LIST rows=N seed=S
  *   info   app=...

@@ -200,3 +200,32 @@ def test_out_of_range_classes_encode_as_zeros(tmp_path):
     check(ref, got_cls, got_prob, probs)
     ref_valid = reference(arrays, fixed_inputs(8))
     assert not np.allclose(ref[1], ref_valid[1])  # the zero vector changed the result
+
+
+def test_the_program_runs_the_same_cpu_path(tmp_path):
+    """lake-kleio (the kit's program, CPU mode) gives kleio-cpu-run's outputs bit for bit."""
+    arrays = random_arrays(8, 0.2)
+    wfile = tmp_path / "w.kleio"
+    wfile.write_bytes(kw.pack(arrays))
+    rng = np.random.default_rng(9)
+    cls = rng.integers(0, V, size=(29, T), dtype=np.int32)
+    cls[4, 1] = V + 3
+    got_cls, got_prob, _ = run_cpu(tmp_path, wfile, cls)
+    inp, out = tmp_path / "rows.in", tmp_path / "rows.out"
+    cls.astype("<i4").tofile(inp)
+    subprocess.run([os.environ["LAKE_KLEIO"], "gpu=0", "quiet=1", "weights=%s" % wfile, "predict",
+                    "app=kleio", "mode=cpu", "batch=13", "in=%s" % inp, "out=%s" % out], check=True)
+    rows = np.fromfile(out, dtype=[("cls", "<i4"), ("prob", "<f4")])
+    assert np.array_equal(rows["cls"], got_cls)
+    assert np.array_equal(rows["prob"].view("<u4"), got_prob.view("<u4"))
+
+
+def test_the_program_refuses_a_bad_weights_file(tmp_path):
+    bad = tmp_path / "bad.kleio"
+    bad.write_bytes(kw.pack(random_arrays(5, 0.1))[:-8])
+    r = subprocess.run([os.environ["LAKE_KLEIO"], "gpu=0", "weights=%s" % bad, "info"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "wrong size" in r.stderr
+    r = subprocess.run([os.environ["LAKE_KLEIO"], "gpu=0", "weights=%s" % (tmp_path / "none"), "info"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot read weights file" in r.stderr

@@ -150,3 +150,30 @@ def test_bad_data_is_refused(tmp_path):
     assert "NaN" in refused(tmp_path, bytes(inf))
     with pytest.raises(ValueError):
         kd.pack(refs[:, :64], labels)
+
+
+def test_the_program_runs_the_same_cpu_path(tmp_path):
+    """lake-knn (the kit's program, CPU mode) on a data file equals knn-cpu-run and numpy."""
+    rng = np.random.default_rng(11)
+    refs = rng.integers(0, 4, size=(NREF, DIM)).astype(np.float32)
+    labels = rng.integers(0, 2, size=NREF).astype(np.uint8)
+    q = rng.integers(0, 4, size=(23, DIM)).astype(np.float32)
+    data = tmp_path / "p.knn"
+    data.write_bytes(kd.pack(refs, labels))
+    want = run_cpu(tmp_path, data, q)
+    inp, out = tmp_path / "rows.in", tmp_path / "rows.out"
+    q.astype("<f4").tofile(inp)
+    subprocess.run([os.environ["LAKE_KNN"], "gpu=0", "quiet=1", "weights=%s" % data, "predict",
+                    "app=knn", "mode=cpu", "batch=6", "in=%s" % inp, "out=%s" % out], check=True)
+    got = np.fromfile(out, dtype=OUT)
+    assert got.tobytes() == want.tobytes()
+    check(got, refs, labels, q)
+
+
+def test_the_program_refuses_a_bad_data_file(tmp_path):
+    refs, labels = kd.default_data(1)
+    bad = tmp_path / "bad.knn"
+    bad.write_bytes(b"Z" + kd.pack(refs, labels)[1:])
+    r = subprocess.run([os.environ["LAKE_KNN"], "gpu=0", "weights=%s" % bad, "info"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "magic" in r.stderr
