@@ -97,15 +97,12 @@ static void kleio_random_input(struct lake_app *a, void *in, unsigned int batch,
 static int kleio_format_row(struct lake_app *a, const void *out, unsigned int r, char *buf,
 			    size_t len)
 {
-	const struct kleio_out *o = (const struct kleio_out *)out + r;
-	char prob[32];
-	s64 p;
+	int n;
 
 	lake_app_fpu_begin();
-	p = kleio_fpu_fixed(&o->prob);
+	n = kleio_fpu_format((const struct kleio_out *)out + r, buf, len);
 	lake_app_fpu_end();
-	lake_app_fmt_fixed(prob, sizeof(prob), p, 9);
-	return snprintf(buf, len, "class %d p=%s", o->cls, prob);
+	return n;
 }
 
 static CUresult kleio_gpu_init(struct lake_app *a)

@@ -10,28 +10,23 @@
  * reassociated.  A block always computes KLEIO_CPU_BLOCK rows; rows past
  * the block's samples hold zeros and are not reported.
  */
+#include "lake_app.h"
 #include "kleio_cpu.h"
 #include "kleio_math.h"
-#include "lake_app.h"
 
 void kleio_fpu_glorot(float *dst, size_t count, u64 *state, unsigned int fans)
 {
-	float scale = (float)__builtin_sqrt(6.0 / fans) * 0x1p-23f;
+	float scale = lake_sqrtf(6.0f / (float)fans) * 0x1p-23f;
 	size_t i;
 
 	for (i = 0; i < count; i++)
 		dst[i] = (float)((s32)(lake_app_rand(state) >> 40) - (1 << 23)) * scale;
 }
 
-s64 kleio_fpu_fixed(const float *prob)
-{
-	return (s64)(*prob * 1e9f + 0.5f);
-}
-
 /* Rows of W per pass over the columns: a few pages, hot in the TLB. */
 #define KLEIO_KC 16
 
-typedef float kl_v4 __attribute__((vector_size(16), aligned(4)));
+typedef float kleio_v4 __attribute__((vector_size(16), aligned(4)));
 
 _Static_assert(KLEIO_CPU_BLOCK == 4 && KLEIO_H % KLEIO_KC == 0,
 	       "kleio_gemm_block() is written for blocks of 4 samples");
@@ -48,21 +43,21 @@ static void kleio_gemm_block(float (*z)[KLEIO_G], const float (*h)[KLEIO_H], con
 	int j, k, k0, s;
 
 	for (k0 = 0; k0 < KLEIO_H; k0 += KLEIO_KC) {
-		kl_v4 hb[KLEIO_KC][KLEIO_CPU_BLOCK];
+		kleio_v4 hb[KLEIO_KC][KLEIO_CPU_BLOCK];
 
 		for (k = 0; k < KLEIO_KC; k++)
 			for (s = 0; s < KLEIO_CPU_BLOCK; s++)
-				hb[k][s] = (kl_v4){ h[s][k0 + k], h[s][k0 + k], h[s][k0 + k],
+				hb[k][s] = (kleio_v4){ h[s][k0 + k], h[s][k0 + k], h[s][k0 + k],
 						    h[s][k0 + k] };
 		for (j = 0; j + 8 <= cols; j += 8) {
 			const float *wj = w + (size_t)k0 * cols + j;
-			kl_v4 a00 = *(const kl_v4 *)&z[0][j], a01 = *(const kl_v4 *)&z[0][j + 4];
-			kl_v4 a10 = *(const kl_v4 *)&z[1][j], a11 = *(const kl_v4 *)&z[1][j + 4];
-			kl_v4 a20 = *(const kl_v4 *)&z[2][j], a21 = *(const kl_v4 *)&z[2][j + 4];
-			kl_v4 a30 = *(const kl_v4 *)&z[3][j], a31 = *(const kl_v4 *)&z[3][j + 4];
+			kleio_v4 a00 = *(const kleio_v4 *)&z[0][j], a01 = *(const kleio_v4 *)&z[0][j + 4];
+			kleio_v4 a10 = *(const kleio_v4 *)&z[1][j], a11 = *(const kleio_v4 *)&z[1][j + 4];
+			kleio_v4 a20 = *(const kleio_v4 *)&z[2][j], a21 = *(const kleio_v4 *)&z[2][j + 4];
+			kleio_v4 a30 = *(const kleio_v4 *)&z[3][j], a31 = *(const kleio_v4 *)&z[3][j + 4];
 
 			for (k = 0; k < KLEIO_KC; k++, wj += cols) {
-				kl_v4 w0 = *(const kl_v4 *)wj, w1 = *(const kl_v4 *)(wj + 4);
+				kleio_v4 w0 = *(const kleio_v4 *)wj, w1 = *(const kleio_v4 *)(wj + 4);
 
 				a00 += hb[k][0] * w0;
 				a01 += hb[k][0] * w1;
@@ -73,14 +68,14 @@ static void kleio_gemm_block(float (*z)[KLEIO_G], const float (*h)[KLEIO_H], con
 				a30 += hb[k][3] * w0;
 				a31 += hb[k][3] * w1;
 			}
-			*(kl_v4 *)&z[0][j] = a00;
-			*(kl_v4 *)&z[0][j + 4] = a01;
-			*(kl_v4 *)&z[1][j] = a10;
-			*(kl_v4 *)&z[1][j + 4] = a11;
-			*(kl_v4 *)&z[2][j] = a20;
-			*(kl_v4 *)&z[2][j + 4] = a21;
-			*(kl_v4 *)&z[3][j] = a30;
-			*(kl_v4 *)&z[3][j + 4] = a31;
+			*(kleio_v4 *)&z[0][j] = a00;
+			*(kleio_v4 *)&z[0][j + 4] = a01;
+			*(kleio_v4 *)&z[1][j] = a10;
+			*(kleio_v4 *)&z[1][j + 4] = a11;
+			*(kleio_v4 *)&z[2][j] = a20;
+			*(kleio_v4 *)&z[2][j + 4] = a21;
+			*(kleio_v4 *)&z[3][j] = a30;
+			*(kleio_v4 *)&z[3][j + 4] = a31;
 		}
 		for (; j < cols; j++)
 			for (s = 0; s < KLEIO_CPU_BLOCK; s++)
@@ -95,14 +90,14 @@ static void kleio_cell(const float *restrict z, float *restrict c, float *restri
 	int j;
 
 	for (j = 0; j < KLEIO_H; j++) {
-		float i = kl_sigmoidf(z[j]);
-		float f = kl_sigmoidf(z[KLEIO_H + j]);
-		float g = kl_tanhf(z[2 * KLEIO_H + j]);
-		float o = kl_sigmoidf(z[3 * KLEIO_H + j]);
+		float i = lake_sigmoidf(z[j]);
+		float f = lake_sigmoidf(z[KLEIO_H + j]);
+		float g = kleio_tanhf(z[2 * KLEIO_H + j]);
+		float o = lake_sigmoidf(z[3 * KLEIO_H + j]);
 		float cn = f * c[j] + i * g;
 
 		c[j] = cn;
-		h[j] = o * kl_tanhf(cn);
+		h[j] = o * kleio_tanhf(cn);
 	}
 }
 
@@ -162,7 +157,7 @@ void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, struct
 			}
 		}
 		for (v = 0; v < KLEIO_V; v++) {
-			l[v] = kl_expf(l[v] - max);
+			l[v] = lake_expf(l[v] - max);
 			sum += l[v];
 		}
 		out[s].cls = arg;

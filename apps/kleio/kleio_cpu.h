@@ -38,7 +38,8 @@ struct kleio_block {
  * @fans: rows + columns of the array (fan in + fan out)
  *
  * Value = (top 24 bits of lake_app_rand() - 2^23) * (l / 2^23) with
- * l = sqrt(6 / @fans) rounded to float: uniform in [-l, l), one rounding.
+ * l = sqrt(6 / @fans) in float (a rounded quotient, its IEEE root):
+ * uniform in [-l, l), one rounding.
  */
 void kleio_fpu_glorot(float *dst, size_t count, u64 *state, unsigned int fans);
 
@@ -77,11 +78,13 @@ void kleio_fpu_output(const float *params, struct kleio_block *b, int nb, struct
 		      float *probs);
 
 /**
- * kleio_fpu_fixed() - a probability as an integer in units of 1e-9
- * @prob: the probability
+ * kleio_fpu_format() - an output as text (kleio_fpu.c): "class C p=0.001637231"
+ * @o: the output
+ * @buf: where the text goes
+ * @len: its size
  *
- * Return: round(*@prob * 1e9), for printing without floating point.
+ * Return: the length of the text.
  */
-s64 kleio_fpu_fixed(const float *prob);
+int kleio_fpu_format(const struct kleio_out *o, char *buf, size_t len);
 
 #endif /* KLEIO_CPU_H */

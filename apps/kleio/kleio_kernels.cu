@@ -211,15 +211,15 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 		if (row >= n)
 			continue;
 		size_t at = (size_t)row * KLEIO_H + u;
-		float ig = kl_sigmoidf(acc[i][0]);
-		float fg = kl_sigmoidf(acc[i][1]);
-		float g = kl_tanhf(acc[i][2]);
-		float og = kl_sigmoidf(acc[i][3]);
+		float ig = lake_sigmoidf(acc[i][0]);
+		float fg = lake_sigmoidf(acc[i][1]);
+		float g = kleio_tanhf(acc[i][2]);
+		float og = lake_sigmoidf(acc[i][3]);
 		float c = t > 0 ? cst[at] : 0.0f;
 
 		c = fg * c + ig * g;
 		cst[at] = c;
-		hout[at] = og * kl_tanhf(c);
+		hout[at] = og * kleio_tanhf(c);
 	}
 }
 
@@ -319,7 +319,7 @@ __device__ __forceinline__ void kleio_output(const float *__restrict__ kd,
 			}
 		}
 		for (int v = lane; v < KLEIO_V; v += 32)
-			l[v] = kl_expf(l[v] - max);
+			l[v] = lake_expf(l[v] - max);
 		__syncwarp();
 		if (s0 + s < n && lane == 0) {
 			// In class order, as the CPU adds them: 621 dependent adds.

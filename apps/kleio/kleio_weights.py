@@ -39,7 +39,8 @@ def default_arrays(seed):
     for a, shape in enumerate(SHAPES):
         n = int(np.prod(shape))
         if len(shape) == 2:
-            limit = np.float32(np.sqrt(6.0 / (shape[0] + shape[1])))
+            # in float32, as the app: sqrt(float(6) / float(fans)), each rounded once
+            limit = np.sqrt(np.float32(6.0) / np.float32(shape[0] + shape[1]))
             arrays.append(lake_app_rand.uniform_sym(seed, a, n, limit).reshape(shape))
         else:
             b = np.zeros(shape, dtype=np.float32)

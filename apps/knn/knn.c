@@ -5,8 +5,8 @@
  * 16 nearest (indices and distances, sorted, ties by index) and their
  * majority label (knn_model.h).
  *
- * CPU path: knn_cpu.c (FPU file), one FPU region per 4 queries (the kit's
- * chunks).  GPU path: knn_kernels.cu, 2 launches per batch (distance tiles,
+ * CPU path: knn_cpu.c (FPU file, with the callbacks that touch floats),
+ * one FPU region per 4 queries (the kit's chunks).  GPU path: knn_kernels.cu, 2 launches per batch (distance tiles,
  * per-query top-k), bit-exact with the CPU path (.compare is NULL).
  *
  * Data: the seeded data set by default (seed KNN_DEFAULT_SEED); weights=FILE
@@ -16,16 +16,6 @@
  */
 #include "lake_app.h"
 #include "knn_io.h"
-
-struct knn_state {
-	struct knn_data data;		/* row-major, as the GPU reads it */
-	struct knn_cpu_refs refs;	/* the CPU's layout */
-	struct knn_cpu_scratch scratch;	/* CPU scratch (one caller at a time) */
-	float fixed[KNN_QMAX][KNN_DIM];	/* the benchmark's queries */
-	/* GPU */
-	CUdeviceptr d_refs, d_labels, d_d2;
-	int sms;
-};
 
 enum { KNN_FN_DIST64, KNN_FN_DIST32, KNN_FN_DIST16, KNN_FN_TOPK32, KNN_FN_TOPK64,
        KNN_FN_TOPK128, KNN_FN_TOPK256 };
@@ -67,38 +57,11 @@ static int knn_init(struct lake_app *a)
 	return 0;
 }
 
-static void knn_cpu_rows(struct lake_app *a, const void *in, void *out, unsigned int r0,
-			 unsigned int r1, unsigned int batch)
-{
-	struct knn_state *s = lake_app_state(a);
-
-	knn_fpu_queries(&s->refs, s->data.labels, (const float *)in + (size_t)r0 * KNN_DIM,
-			r1 - r0, &s->scratch, (struct knn_out *)out + r0);
-}
-
 static void knn_fixed_input(struct lake_app *a, void *in, unsigned int batch)
 {
 	struct knn_state *s = lake_app_state(a);
 
 	memcpy(in, s->fixed, (size_t)batch * sizeof(s->fixed[0]));
-}
-
-/* Uniform features in [0, 1), like the data set's. */
-static void knn_random_input(struct lake_app *a, void *in, unsigned int batch, u64 *seed)
-{
-	knn_fpu_uniform(in, (size_t)batch * KNN_DIM, seed);
-}
-
-static int knn_format_row(struct lake_app *a, const void *out, unsigned int r, char *buf,
-			  size_t len)
-{
-	const struct knn_out *o = (const struct knn_out *)out + r;
-	char d0[32], d15[32];
-
-	lake_app_fmt_fixed(d0, sizeof(d0), knn_fpu_fixed(&o->dist[0]), 6);
-	lake_app_fmt_fixed(d15, sizeof(d15), knn_fpu_fixed(&o->dist[KNN_K - 1]), 6);
-	return snprintf(buf, len, "label %d; nearest %d at %s ... 16th %d at %s", o->label,
-			o->idx[0], d0, o->idx[KNN_K - 1], d15);
 }
 
 static CUresult knn_gpu_init(struct lake_app *a)

@@ -7,6 +7,7 @@
  * accumulates its own pair in order and the data are read once per block.
  */
 #include "lake_app.h"
+#include "lake_math.h"
 #include "knn_cpu.h"
 
 typedef float kn_v4 __attribute__((vector_size(16)));
@@ -19,10 +20,6 @@ void knn_fpu_uniform(float *out, size_t count, u64 *state)
 		out[i] = (float)(u32)(lake_app_rand(state) >> 40) * 0x1p-24f;
 }
 
-s64 knn_fpu_fixed(const float *dist)
-{
-	return (s64)(*dist * 1e6f + 0.5f);
-}
 
 /* Squared distances of @nq queries to all reference points (rows past @nq: of zeros). */
 static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int nq,
@@ -133,7 +130,7 @@ void knn_fpu_queries(const struct knn_cpu_refs *refs, const u8 *labels, const fl
 			int r = (int)(u32)best[j];
 
 			out[i].idx[j] = r;
-			out[i].dist[j] = __builtin_sqrtf(scratch->d2[i][r]);
+			out[i].dist[j] = lake_sqrtf(scratch->d2[i][r]);
 		}
 		out[i].label = knn_majority(labels, out[i].idx);
 	}

@@ -40,13 +40,7 @@ struct knn_cpu_scratch {
  */
 void knn_fpu_uniform(float *out, size_t count, u64 *state);
 
-/**
- * knn_fpu_fixed() - a distance as an integer in units of 1e-6
- * @dist: the distance
- *
- * Return: round(*@dist * 1e6), for printing without floating point.
- */
-s64 knn_fpu_fixed(const float *dist);
+
 
 /**
  * knn_fpu_queries() - the k nearest neighbours of a block of queries

@@ -7,6 +7,7 @@
 #ifndef KNN_IO_H
 #define KNN_IO_H
 
+#include "lake_app.h"
 #include "knn_cpu.h"
 
 /* The reference set as the app keeps it (row-major, as the GPU reads it). */
@@ -14,6 +15,23 @@ struct knn_data {
 	float refs[KNN_NREF][KNN_DIM];
 	u8 labels[KNN_NREF];
 };
+
+/* The app's state (lake_app_state()). */
+struct knn_state {
+	struct knn_data data;
+	struct knn_cpu_refs refs;	/* the CPU's layout */
+	struct knn_cpu_scratch scratch;	/* CPU scratch (one caller at a time) */
+	float fixed[KNN_QMAX][KNN_DIM];	/* the benchmark's queries */
+	/* GPU */
+	CUdeviceptr d_refs, d_labels, d_d2;
+	int sms;
+};
+
+/* The model's callbacks that touch floats (knn_fpu.c, in the kit's FPU regions). */
+void knn_cpu_rows(struct lake_app *a, const void *in, void *out, unsigned int r0,
+		  unsigned int r1, unsigned int batch);
+void knn_random_input(struct lake_app *a, void *in, unsigned int batch, u64 *seed);
+int knn_format_row(struct lake_app *a, const void *out, unsigned int r, char *buf, size_t len);
 
 /**
  * knn_default_data() - the seeded data set (knn_model.h says how)

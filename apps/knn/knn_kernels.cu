@@ -20,6 +20,7 @@
 // Everything is allocated once by the app (d2 for KNN_QMAX queries).
 
 #include "lake_app_kernels.cuh"
+#include "lake_math.h"
 #include "knn_model.h"
 
 #define KNN_BK		16	// features per shared-memory tile
@@ -215,7 +216,7 @@ __device__ __forceinline__ void knn_topk(const float *__restrict__ d2,
 		unsigned int r = (unsigned int)a[i];
 
 		out[query].idx[i] = r;
-		out[query].dist[i] = sqrtf(__uint_as_float((unsigned int)(a[i] >> 32)));
+		out[query].dist[i] = lake_sqrtf(__uint_as_float((unsigned int)(a[i] >> 32)));
 		count[labels[r]]++;
 	}
 	// The most frequent label; on a tie, the nearer point's (as the CPU).
