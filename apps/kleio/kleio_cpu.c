@@ -43,12 +43,12 @@ static void kleio_gemm_block(float (*z)[KLEIO_G], const float (*h)[KLEIO_H], con
 	int j, k, k0, s;
 
 	for (k0 = 0; k0 < KLEIO_H; k0 += KLEIO_KC) {
-		kleio_v4 hb[KLEIO_KC][KLEIO_CPU_BLOCK];
+		kleio_v4 hb[KLEIO_KC][KLEIO_CPU_BLOCK], zero = { 0 };
 
+		/* zero + x broadcasts x (and is how sparse can read it) */
 		for (k = 0; k < KLEIO_KC; k++)
 			for (s = 0; s < KLEIO_CPU_BLOCK; s++)
-				hb[k][s] = (kleio_v4){ h[s][k0 + k], h[s][k0 + k], h[s][k0 + k],
-						    h[s][k0 + k] };
+				hb[k][s] = zero + h[s][k0 + k];
 		for (j = 0; j + 8 <= cols; j += 8) {
 			const float *wj = w + (size_t)k0 * cols + j;
 			kleio_v4 a00 = *(const kleio_v4 *)&z[0][j], a01 = *(const kleio_v4 *)&z[0][j + 4];

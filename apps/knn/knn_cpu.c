@@ -10,7 +10,7 @@
 #include "lake_math.h"
 #include "knn_cpu.h"
 
-typedef float kn_v4 __attribute__((vector_size(16)));
+typedef float knn_v4 __attribute__((vector_size(16)));
 
 void knn_fpu_uniform(float *out, size_t count, u64 *state)
 {
@@ -20,28 +20,51 @@ void knn_fpu_uniform(float *out, size_t count, u64 *state)
 		out[i] = (float)(u32)(lake_app_rand(state) >> 40) * 0x1p-24f;
 }
 
+/* The squared distances of one query (a batch of 1: a quarter of the work). */
+static void knn_distances1(const struct knn_cpu_refs *refs, const knn_v4 (*qb)[KNN_CPU_QBLOCK],
+			   float *d2)
+{
+	int b, k;
+
+	for (b = 0; b < KNN_NREF / KNN_CPU_RBLOCK; b++) {
+		const float (*rt)[KNN_CPU_RBLOCK] = refs->rt[b];
+		knn_v4 a0 = { 0 }, a1 = { 0 };
+
+		for (k = 0; k < KNN_DIM; k++) {
+			knn_v4 d0 = qb[k][0] - *(const knn_v4 *)&rt[k][0];
+			knn_v4 d1 = qb[k][0] - *(const knn_v4 *)&rt[k][4];
+
+			a0 += d0 * d0;
+			a1 += d1 * d1;
+		}
+		*(knn_v4 *)&d2[b * 8] = a0;
+		*(knn_v4 *)&d2[b * 8 + 4] = a1;
+	}
+}
 
 /* Squared distances of @nq queries to all reference points (rows past @nq: of zeros). */
 static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int nq,
 			  struct knn_cpu_scratch *s)
 {
-	kn_v4 (*qb)[KNN_CPU_QBLOCK] = (kn_v4 (*)[KNN_CPU_QBLOCK])s->q;
+	knn_v4 (*qb)[KNN_CPU_QBLOCK] = (knn_v4 (*)[KNN_CPU_QBLOCK])s->q, zero = { 0 };
 	int b, k, i;
 
+	/* zero + x broadcasts x (and is how sparse can read it) */
 	for (k = 0; k < KNN_DIM; k++)
-		for (i = 0; i < KNN_CPU_QBLOCK; i++) {
-			float v = i < nq ? q[i * KNN_DIM + k] : 0.0f;
-
-			qb[k][i] = (kn_v4){ v, v, v, v };
-		}
+		for (i = 0; i < KNN_CPU_QBLOCK; i++)
+			qb[k][i] = zero + (i < nq ? q[i * KNN_DIM + k] : 0.0f);
+	if (nq == 1) {
+		knn_distances1(refs, (const knn_v4 (*)[KNN_CPU_QBLOCK])qb, s->d2[0]);
+		return;
+	}
 	for (b = 0; b < KNN_NREF / KNN_CPU_RBLOCK; b++) {
 		const float (*rt)[KNN_CPU_RBLOCK] = refs->rt[b];
-		kn_v4 a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 };
-		kn_v4 a20 = { 0 }, a21 = { 0 }, a30 = { 0 }, a31 = { 0 };
+		knn_v4 a00 = { 0 }, a01 = { 0 }, a10 = { 0 }, a11 = { 0 };
+		knn_v4 a20 = { 0 }, a21 = { 0 }, a30 = { 0 }, a31 = { 0 };
 
 		for (k = 0; k < KNN_DIM; k++) {
-			kn_v4 r0 = *(const kn_v4 *)&rt[k][0], r1 = *(const kn_v4 *)&rt[k][4];
-			kn_v4 d;
+			knn_v4 r0 = *(const knn_v4 *)&rt[k][0], r1 = *(const knn_v4 *)&rt[k][4];
+			knn_v4 d;
 
 			d = qb[k][0] - r0;
 			a00 += d * d;
@@ -60,14 +83,14 @@ static void knn_distances(const struct knn_cpu_refs *refs, const float *q, int n
 			d = qb[k][3] - r1;
 			a31 += d * d;
 		}
-		*(kn_v4 *)&s->d2[0][b * 8] = a00;
-		*(kn_v4 *)&s->d2[0][b * 8 + 4] = a01;
-		*(kn_v4 *)&s->d2[1][b * 8] = a10;
-		*(kn_v4 *)&s->d2[1][b * 8 + 4] = a11;
-		*(kn_v4 *)&s->d2[2][b * 8] = a20;
-		*(kn_v4 *)&s->d2[2][b * 8 + 4] = a21;
-		*(kn_v4 *)&s->d2[3][b * 8] = a30;
-		*(kn_v4 *)&s->d2[3][b * 8 + 4] = a31;
+		*(knn_v4 *)&s->d2[0][b * 8] = a00;
+		*(knn_v4 *)&s->d2[0][b * 8 + 4] = a01;
+		*(knn_v4 *)&s->d2[1][b * 8] = a10;
+		*(knn_v4 *)&s->d2[1][b * 8 + 4] = a11;
+		*(knn_v4 *)&s->d2[2][b * 8] = a20;
+		*(knn_v4 *)&s->d2[2][b * 8 + 4] = a21;
+		*(knn_v4 *)&s->d2[3][b * 8] = a30;
+		*(knn_v4 *)&s->d2[3][b * 8 + 4] = a31;
 	}
 }
 
