@@ -1,13 +1,17 @@
 #!/bin/sh
 # vm_kleio_knn.sh - CTest vm_kleio_knn: lake_kleio.ko and lake_knn.ko in
 # kernel context, run inside the test VM by lake-vm.sh (busybox sh) with
-# lake.ko, lakeD-fake, both modules and both user programs in /lake.
+# lake.ko, lakeD, lakeD-fake, both modules and both user programs in /lake.
+# (The kit's vm_apps does the same for the MLP apps at batch 1..1024; these
+# two models are 10-100 times heavier per row, so they get smaller batches
+# here, and the long runs the soft-lockup detector must stay quiet through.)
 #
 # For each app:
 #   1. load     the module loads; without lakeD the GPU path says lakeD is
-#               not reachable; after lakeD-fake starts, 'gpu' sets it up
-#               again and the kit's check turns it off (the test double's
-#               outputs are not the CPU's), saying so
+#               not reachable; with lakeD (no GPU here) that there is no
+#               GPU; with lakeD-fake, 'gpu' sets it up again and the kit's
+#               check turns it off (the test double's outputs are not the
+#               CPU's), saying so
 #   2. same     the CPU path in kernel context gives the user build's
 #               outputs bit for bit (the kit's hash over the fixed input and
 #               random batches, from the module and from lake-<app> gpu=0)
@@ -52,23 +56,42 @@ echo 3 >/proc/sys/kernel/watchdog_thresh || fail "cannot set watchdog_thresh"
 log "soft-lockup detector at $((2 * $(cat /proc/sys/kernel/watchdog_thresh))) s"
 
 # --- 1. load, with and without lakeD -------------------------------------------
+# start_daemon PROGRAM: in the background, attached to lake.ko
+start_daemon() {
+	"/lake/$1" --foreground >"$OUT/$1.log" 2>&1 &
+	DPID=$!
+	end=$(($(now_ms) + 10000))
+	while [ "$(kstat daemon)" != attached ]; do
+		[ "$(now_ms)" -lt "$end" ] || fail "$1 did not attach: $(tail -n 3 "$OUT/$1.log")"
+		sleep 0.05
+	done
+}
+
+stop_daemon() {
+	kill "$DPID"
+	wait "$DPID"
+	while [ "$(kstat daemon)" = attached ]; do sleep 0.05; done
+}
+
 log "== 1. load"
 insmod /lake/lake_knn.ko || fail "insmod lake_knn.ko without lakeD"
 info knn gpu | grep -q "lakeD is not reachable" || fail "knn: no lakeD not reported: $(info knn gpu)"
-/lake/lakeD-fake -f >"$OUT/lakeD-fake.log" 2>&1 &
-DPID=$!
-end=$(($(now_ms) + 10000))
-while [ "$(kstat daemon)" != attached ]; do
-	[ "$(now_ms)" -lt "$end" ] || fail "lakeD-fake did not attach: $(tail -n 3 "$OUT/lakeD-fake.log")"
-	sleep 0.05
-done
+start_daemon lakeD
 run knn "gpu app=knn"
 insmod /lake/lake_kleio.ko || fail "insmod lake_kleio.ko"
 for app in kleio knn; do
 	why=$(info $app gpu)
-	log "$app: GPU path: $why"
-	echo "$why" | grep -q "test double" || fail "$app: the test double's GPU path was not refused: $why"
+	log "$app: with lakeD and no GPU: $why"
+	echo "$why" | grep -q "no GPU (cuInit: CUDA_ERROR_NO_DEVICE" || fail "$app: the missing GPU was not reported: $why"
 	dmesg | grep -q "lake_$app: $app: CPU path on the fixed input" || fail "$app: no CPU result at load"
+done
+stop_daemon
+start_daemon lakeD-fake
+for app in kleio knn; do
+	run $app "gpu app=$app"
+	why=$(info $app gpu)
+	log "$app: with lakeD-fake: $why"
+	echo "$why" | grep -q "test double" || fail "$app: the test double's GPU path was not refused: $why"
 done
 
 for app in kleio knn; do
@@ -113,12 +136,15 @@ for app in kleio knn; do
 	run $app "bench app=$app mode=cpu $long iters=1 warmup=0"
 	us=$(sed -n "s/^$app,kernel,[0-9]*,cpu,1,\([0-9]*\)\..*/\1/p" "$OUT/$app-last.csv")
 	[ -n "$us" ] || fail "$app: no CPU time in $(cat "$OUT/$app-last.csv")"
-	iters=$((8000000 / (us + 1) + 1))
-	t0=$(now_ms)
-	run $app "bench app=$app mode=cpu $long iters=$iters warmup=0"
-	t=$(($(now_ms) - t0))
-	log "== 4. $app: one CPU run of $t ms ($long, $iters iterations of $((us / 1000)) ms)"
-	[ "$t" -ge 7000 ] || fail "$app: the long run took $t ms, not longer than the soft-lockup threshold"
+	iters=$((8000000 / (us + 1) + 1)) tries=0 t=0
+	while [ "$t" -lt 7000 ] && [ $tries -lt 4 ]; do	# the emulated CPU's speed varies
+		t0=$(now_ms)
+		run $app "bench app=$app mode=cpu $long iters=$iters warmup=0"
+		t=$(($(now_ms) - t0))
+		log "== 4. $app: one CPU run of $t ms ($long, $iters iterations)"
+		iters=$((iters * 2)) tries=$((tries + 1))
+	done
+	[ "$t" -ge 7000 ] || fail "$app: no run took longer than the soft-lockup threshold"
 done
 
 # --- 5. unload -----------------------------------------------------------------
@@ -126,6 +152,6 @@ log "== 5. unload"
 rmmod lake_kleio || fail "rmmod lake_kleio"
 rmmod lake_knn || fail "rmmod lake_knn"
 [ "$(kstat arena_used)" = 0 ] || fail "arena not empty after unload: $(kstat arena_used) bytes used"
-kill "$DPID"
-wait "$DPID"
+stop_daemon
+rmmod lake || fail "rmmod lake"
 log "PASS"
