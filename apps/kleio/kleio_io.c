@@ -21,56 +21,21 @@ void kleio_inputs(s32 *cls, int n)
 			cls[s * KLEIO_T + t] = kleio_values[s % KLEIO_NWINDOWS + t];
 }
 
-/* A little-endian u32 of a file (LAKE runs on little-endian machines). */
-static u32 kleio_le32(const unsigned char *p)
-{
-	u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 int kleio_parse_weights(const void *file, size_t len, float *params, const char **why)
 {
-	static const u32 sizes[KLEIO_NARRAYS] = {
-		KLEIO_V * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
+	static const u32 header[] = {
+		KLEIO_FILE_HEADER, KLEIO_T, KLEIO_V, KLEIO_H, KLEIO_NPARAMS, 0,
+		KLEIO_V * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,	/* each array's floats */
 		KLEIO_H * KLEIO_G, KLEIO_H * KLEIO_G, KLEIO_G,
 		KLEIO_H * KLEIO_V, KLEIO_V,
 	};
-	const unsigned char *p = file;
-	size_t i;
-	int a;
+	int err;
 
-	if (len != KLEIO_FILE_SIZE) {
-		*why = "wrong size: a Kleio weights file is 6,335,988 bytes";
-		return -EINVAL;
-	}
-	if (memcmp(p, KLEIO_FILE_MAGIC, 8)) {
-		*why = "not a Kleio weights file (magic KLEIOW01)";
-		return -EINVAL;
-	}
-	if (kleio_le32(p + 8) != KLEIO_FILE_HEADER || kleio_le32(p + 12) != KLEIO_T ||
-	    kleio_le32(p + 16) != KLEIO_V || kleio_le32(p + 20) != KLEIO_H ||
-	    kleio_le32(p + 24) != KLEIO_NPARAMS || kleio_le32(p + 28) != 0) {
-		*why = "wrong model shape (expected 6 x 621 -> LSTM 256 -> LSTM 256 -> 621)";
-		return -EINVAL;
-	}
-	for (a = 0; a < KLEIO_NARRAYS; a++) {
-		if (kleio_le32(p + 32 + 4 * a) != sizes[a]) {
-			*why = "wrong array sizes in the header";
-			return -EINVAL;
-		}
-	}
-	p += KLEIO_FILE_HEADER;
-	for (i = 0; i < KLEIO_NPARAMS; i++) {
-		if ((kleio_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u) {
-			*why = "a parameter is infinite or NaN";
-			return -EINVAL;
-		}
-	}
-	/* Little endian on disk and in memory (x86, arm64 as LAKE runs them). */
-	memcpy(params, p, 4 * (size_t)KLEIO_NPARAMS);
-	return 0;
+	err = lake_app_check_binary(file, len, KLEIO_FILE_SIZE, KLEIO_FILE_MAGIC, header,
+				    ARRAY_SIZE(header), KLEIO_FILE_HEADER, KLEIO_NPARAMS, why);
+	if (!err)	/* little endian on disk and in memory */
+		memcpy(params, (const u8 *)file + KLEIO_FILE_HEADER, 4 * (size_t)KLEIO_NPARAMS);
+	return err;
 }
 
 void kleio_default_weights(float *params, u64 seed)

@@ -12,7 +12,6 @@ writes them (arr_0 .. arr_7), or under the names lstm/kernel, lstm/recurrent_ker
 lstm/bias, lstm_1/kernel, lstm_1/recurrent_kernel, lstm_1/bias, dense/kernel, dense/bias.
 The file format is described in apps/kleio/kleio_model.h.
 """
-import argparse
 import os
 import struct
 import sys
@@ -20,6 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import lake_app_files  # noqa: E402
 import lake_app_rand  # noqa: E402
 
 T, V, H = 6, 621, 256
@@ -96,27 +96,11 @@ def unpack(data):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--npz", help="Keras-style .npz with the 8 arrays")
-    src.add_argument("--seed", type=int, help="write the app's default weights for this seed")
-    src.add_argument("--to-npz", metavar="WEIGHTS", help="convert a weights file back to .npz")
-    ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
-    try:
-        if args.to_npz:
-            with open(args.to_npz, "rb") as f:
-                arrays = unpack(f.read())
-            np.savez(args.output, **dict(zip(NAMES, arrays)))
-            return 0
-        arrays = load_npz(args.npz) if args.npz else default_arrays(args.seed)
-        data = pack(arrays)
-    except (OSError, ValueError) as e:
-        print("kleio_weights: %s" % e, file=sys.stderr)
-        return 1
-    with open(args.output, "wb") as f:
-        f.write(data)
-    return 0
+    return lake_app_files.tool(
+        "kleio_weights", __doc__, "weights",
+        from_npz=lambda path: pack(load_npz(path)),
+        from_seed=lambda seed: pack(default_arrays(seed)),
+        to_npz=lambda data, out: np.savez(out, **dict(zip(NAMES, unpack(data)))))
 
 
 if __name__ == "__main__":

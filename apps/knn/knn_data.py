@@ -9,7 +9,6 @@
 The file format is described in apps/knn/knn_model.h.  The default data set
 and queries come from the splitmix64 streams of apps/common/lake_app_rand.py.
 """
-import argparse
 import os
 import struct
 import sys
@@ -17,6 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import lake_app_files  # noqa: E402
 import lake_app_rand  # noqa: E402
 
 NREF, DIM, K, NLABELS = 4096, 128, 16, 2
@@ -58,32 +58,22 @@ def unpack(data):
     return refs, labels
 
 
+def load_npz(path):
+    z = np.load(path)
+    return z["refs"], z["labels"]
+
+
+def to_npz(data, out):
+    refs, labels = unpack(data)
+    np.savez(out, refs=refs, labels=labels)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--npz", help=".npz with refs and labels")
-    src.add_argument("--seed", type=int, help="write the app's default data set for this seed")
-    src.add_argument("--to-npz", metavar="DATA", help="convert a data file back to .npz")
-    ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args()
-    try:
-        if args.to_npz:
-            with open(args.to_npz, "rb") as f:
-                refs, labels = unpack(f.read())
-            np.savez(args.output, refs=refs, labels=labels)
-            return 0
-        if args.npz:
-            z = np.load(args.npz)
-            refs, labels = z["refs"], z["labels"]
-        else:
-            refs, labels = default_data(args.seed)
-        data = pack(refs, labels)
-    except (OSError, KeyError, ValueError) as e:
-        print("knn_data: %s" % e, file=sys.stderr)
-        return 1
-    with open(args.output, "wb") as f:
-        f.write(data)
-    return 0
+    return lake_app_files.tool(
+        "knn_data", __doc__, "data set",
+        from_npz=lambda path: pack(*load_npz(path)),
+        from_seed=lambda seed: pack(*default_data(seed)),
+        to_npz=to_npz)
 
 
 if __name__ == "__main__":

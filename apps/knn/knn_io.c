@@ -43,58 +43,24 @@ void knn_default_queries(float *q, int nq, u64 seed)
 	knn_uniform(q, (size_t)nq * KNN_DIM, seed, KNN_STREAM_QUERIES);
 }
 
-/* A little-endian u32 of a file (LAKE runs on little-endian machines). */
-static u32 knn_le32(const unsigned char *p)
-{
-	u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-/* No NaN or infinity among @n floats (tested on their bits: no FPU). */
-static bool knn_finite(const void *f, size_t n)
-{
-	const unsigned char *p = f;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((knn_le32(p + 4 * i) & 0x7f800000u) == 0x7f800000u)
-			return false;
-	return true;
-}
-
 int knn_parse_data(const void *file, size_t len, struct knn_data *data, const char **why)
 {
-	const unsigned char *p = file, *feat = p + KNN_FILE_HEADER;
-	const unsigned char *lab = feat + 4 * KNN_NREF * KNN_DIM;
-	int r;
+	static const u32 header[] = { KNN_FILE_HEADER, KNN_NREF, KNN_DIM, KNN_NLABELS, 0, 0 };
+	const u8 *feat = (const u8 *)file + KNN_FILE_HEADER, *lab = feat + sizeof(data->refs);
+	int err, r;
 
-	if (len != KNN_FILE_SIZE) {
-		*why = "wrong size: a KNN data file is 2,101,280 bytes";
-		return -EINVAL;
-	}
-	if (memcmp(p, KNN_FILE_MAGIC, 8)) {
-		*why = "not a KNN data file (magic KNNREF01)";
-		return -EINVAL;
-	}
-	if (knn_le32(p + 8) != KNN_FILE_HEADER || knn_le32(p + 12) != KNN_NREF ||
-	    knn_le32(p + 16) != KNN_DIM || knn_le32(p + 20) != KNN_NLABELS ||
-	    knn_le32(p + 24) != 0 || knn_le32(p + 28) != 0) {
-		*why = "wrong shape (expected 4096 points x 128 features, 2 labels)";
-		return -EINVAL;
-	}
-	if (!knn_finite(feat, (size_t)KNN_NREF * KNN_DIM)) {
-		*why = "a feature is infinite or NaN";
-		return -EINVAL;
-	}
+	err = lake_app_check_binary(file, len, KNN_FILE_SIZE, KNN_FILE_MAGIC, header,
+				    ARRAY_SIZE(header), KNN_FILE_HEADER, (size_t)KNN_NREF * KNN_DIM,
+				    why);
+	if (err)
+		return err;
 	for (r = 0; r < KNN_NREF; r++) {
 		if (lab[r] >= KNN_NLABELS) {
 			*why = "a label is out of range";
 			return -EINVAL;
 		}
 	}
-	memcpy(data->refs, feat, sizeof(data->refs));
+	memcpy(data->refs, feat, sizeof(data->refs));	/* little endian, as the host */
 	memcpy(data->labels, lab, sizeof(data->labels));
 	return 0;
 }

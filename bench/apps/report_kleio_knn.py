@@ -25,8 +25,10 @@ all eight), so they are lower bounds for each kernel's.
 """
 import csv
 import os
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import fmt, load_bench, med as median_of  # noqa: E402  (the apps' report)
 
 KLEIO_N = list(range(20, 1161, 60))
 KNN_B = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
@@ -35,19 +37,6 @@ KNN_OPS = 3 * 4096 * 128  # per query
 # GPU name -> (SMs, boost MHz, HBM GB/s): nominal figures of the vendor's data sheets.
 GPUS = {"H200": (132, 1980, 4800), "H100": (132, 1980, 3350), "A100": (108, 1410, 2039)}
 TARGETS = {("kleio", 1160): 1000.0, ("kleio", 20): 300.0, ("knn", 1024): 250.0, ("knn", 8): 100.0}
-
-
-def load(path):
-    runs, details = {}, {}
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            if r["app"] not in ("kleio", "knn"):
-                continue
-            key = (r["app"], r["build"], int(r["batch"]), r["measure"])
-            details[key] = r["detail"] or ""
-            if r["median_us"]:
-                runs.setdefault(key, []).append(float(r["median_us"]))
-    return runs, details
 
 
 def gpu_limits(out):
@@ -78,18 +67,14 @@ def paper(paper_dir):
     return kleio, knn
 
 
-def fmt(v, nd=1):
-    return "-" if v is None else f"{v:.{nd}f}"
-
-
 def main(argv):
     if len(argv) != 3:
         sys.exit(__doc__)
     out, paper_dir = argv[1], argv[2]
-    runs, details = load(os.path.join(out, "bench.csv"))
+    runs, details = load_bench(os.path.join(out, "bench.csv"))
     gpu, inst_rate, bw = gpu_limits(out)
     p_kleio, p_knn = paper(paper_dir)
-    med = lambda k: statistics.median(runs[k]) if runs.get(k) else None
+    med = lambda k: median_of(runs, k)
     rows, verdicts = [], []
 
     for app, sizes in (("kleio", KLEIO_N), ("knn", KNN_B)):

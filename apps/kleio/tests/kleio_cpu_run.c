@@ -12,31 +12,12 @@
  * writes the KLEIO_NPARAMS parameters as raw floats.  Exit 0, 1 on an error
  * (with a message naming it), 2 on bad usage.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "lake_app.h"
 #include "kleio_io.h"
 
-static void *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET)) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
+/* The kit's logging globals (lake_app_env.h), as the programs define them. */
+const char *lake_app_log_name = "kleio-cpu-run";
+bool lake_app_quiet;
 
 int main(int argc, char **argv)
 {
@@ -58,14 +39,15 @@ int main(int argc, char **argv)
 	if (!strncmp(argv[1], "seed=", 5)) {
 		kleio_default_weights(params, strtoull(argv[1] + 5, NULL, 0));
 	} else {
-		void *file = read_all(argv[1], &len);
+		void *file;
 
-		if (!file) {
-			fprintf(stderr, "kleio-cpu-run: %s: %s\n", argv[1], strerror(errno));
+		err = lake_app_read_file(argv[1], &file, &len);
+		if (err) {
+			fprintf(stderr, "kleio-cpu-run: %s: %s\n", argv[1], strerror(-err));
 			return 1;
 		}
 		err = kleio_parse_weights(file, len, params, &why);
-		free(file);
+		lake_app_file_free(file);
 		if (err) {
 			fprintf(stderr, "kleio-cpu-run: %s: %s\n", argv[1], why);
 			return 1;
@@ -76,8 +58,7 @@ int main(int argc, char **argv)
 		if (!f || fwrite(params, sizeof(float), KLEIO_NPARAMS, f) != KLEIO_NPARAMS || fclose(f))
 			return 1;
 	}
-	cls = read_all(argv[2], &len);
-	if (!cls || len % (KLEIO_T * sizeof(int32_t))) {
+	if (lake_app_read_file(argv[2], (void **)&cls, &len) || len % (KLEIO_T * sizeof(int32_t))) {
 		fprintf(stderr, "kleio-cpu-run: %s: not rows of %d int32 classes\n", argv[2], KLEIO_T);
 		return 1;
 	}

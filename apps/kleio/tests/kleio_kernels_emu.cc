@@ -20,6 +20,12 @@ extern "C" {
 #undef min
 #undef max
 
+// The kit's logging globals (lake_app_env.h), as the programs define them.
+extern "C" {
+const char *lake_app_log_name = "kleio-kernels-emu";
+bool lake_app_quiet;
+}
+
 static bool run(const std::vector<float> &p, int n, int bm, int ds, bool odd_classes)
 {
 	std::vector<float> wg1((KLEIO_V + 1) * KLEIO_G), u1(KLEIO_H * KLEIO_G);

@@ -11,31 +11,12 @@
  * data set (points, then labels) and the queries, raw.  Exit 0, 1 on an
  * error (with a message naming it), 2 on bad usage.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "lake_app.h"
 #include "knn_io.h"
 
-static void *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET)) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
+/* The kit's logging globals (lake_app_env.h), as the programs define them. */
+const char *lake_app_log_name = "knn-cpu-run";
+bool lake_app_quiet;
 
 int main(int argc, char **argv)
 {
@@ -60,17 +41,19 @@ int main(int argc, char **argv)
 		seed = strtoull(argv[1] + 5, NULL, 0);
 		knn_default_data(data, seed);
 	} else {
-		void *file = read_all(argv[1], &len);
+		void *file;
+		int err = lake_app_read_file(argv[1], &file, &len);
 
-		if (!file) {
-			fprintf(stderr, "knn-cpu-run: %s: %s\n", argv[1], strerror(errno));
+		if (err) {
+			fprintf(stderr, "knn-cpu-run: %s: %s\n", argv[1], strerror(-err));
 			return 1;
 		}
-		if (knn_parse_data(file, len, data, &why)) {
+		err = knn_parse_data(file, len, data, &why);
+		lake_app_file_free(file);
+		if (err) {
 			fprintf(stderr, "knn-cpu-run: %s: %s\n", argv[1], why);
 			return 1;
 		}
-		free(file);
 	}
 	if (!strncmp(argv[2], "queries=", 8)) {
 		nq = atoi(argv[2] + 8);
@@ -79,8 +62,7 @@ int main(int argc, char **argv)
 			return 2;
 		knn_default_queries(q, nq, seed);
 	} else {
-		q = read_all(argv[2], &len);
-		if (!q || len % (KNN_DIM * sizeof(float))) {
+		if (lake_app_read_file(argv[2], (void **)&q, &len) || len % (KNN_DIM * sizeof(float))) {
 			fprintf(stderr, "knn-cpu-run: %s: not rows of %d floats\n", argv[2], KNN_DIM);
 			return 1;
 		}

@@ -18,6 +18,12 @@ extern "C" {
 #undef min
 #undef max
 
+// The kit's logging globals (lake_app_env.h), as the programs define them.
+extern "C" {
+const char *lake_app_log_name = "knn-kernels-emu";
+bool lake_app_quiet;
+}
+
 static bool run(knn_data *d, int nq, int bm, int tpq, bool ties)
 {
 	std::vector<float> q(nq * KNN_DIM), d2((size_t)KNN_QMAX * KNN_NREF, NAN);
