@@ -729,7 +729,7 @@ static bool lake_app_gpu_check(struct lake_app *a, bool mapped)
 				snprintf(a->mapped_why, sizeof(a->mapped_why),
 					 "outputs on mapped host memory differ from the CPU's");
 			else
-				lake_app_gpu_off(a, "its outputs differ from the CPU's on the fixed input (batch %u: %llu rows beyond tolerance) -- is lakeD the test double?",
+				lake_app_gpu_off(a, "its outputs differ from the CPU's on the fixed input (batch %u: %llu rows beyond tolerance): a kernel that computes something else, or lakeD's test double",
 						 batch, (unsigned long long)cmp.beyond_tolerance);
 			return false;
 		}
@@ -837,9 +837,12 @@ static void lake_app_log_policy(struct lake_app *a)
 	if (a->mapped_ok && a->opts.xfer != LAKE_APP_XFER_AUTO)
 		lake_app_info("%s: GPU transfers: %s (set)\n", a->m->name,
 			      a->opts.xfer == LAKE_APP_XFER_COPY ? "copies" : "mapped host memory");
-	else if (a->mapped_ok)
+	else if (a->mapped_ok && a->mapped_max)
 		lake_app_info("%s: GPU transfers: kernels on mapped host memory up to batch %u, copies above\n",
 			      a->m->name, a->mapped_max);
+	else if (a->mapped_ok)
+		lake_app_info("%s: GPU transfers: copies (mapped host memory was slower at batch 1)\n",
+			      a->m->name);
 	else
 		lake_app_info("%s: GPU transfers: copies (mapped host memory: %s)\n", a->m->name,
 			      a->mapped_why);
@@ -952,7 +955,14 @@ int lake_app_gpu_setup(struct lake_app *a)
 	}
 	a->gpu_ready = true;
 	snprintf(a->gpu_why, sizeof(a->gpu_why), "ready");
-	lake_app_tune(a);
+	if (a->opts.crossover >= 0 && a->opts.xfer != LAKE_APP_XFER_AUTO) {
+		/* Both set: nothing to measure. */
+		a->crossover = a->opts.crossover;
+		a->crossover_measured = false;
+		a->mapped_max = 0;
+	} else {
+		lake_app_tune(a);
+	}
 	lake_app_log_policy(a);
 	lake_app_unlock(&a->lock);
 	return 0;

@@ -237,26 +237,36 @@ static CUresult linnos_gpu_init(struct lake_app *a)
 	return r;
 }
 
+/* linnos.cu's kernels: rows per block, and threads per block (256 x split). */
 static const char *const linnos_kernels[] = {
-	"linnos_r1", "linnos_r2", "linnos_r4", "linnos_r8", NULL
+	"linnos_r1", "linnos_r2", "linnos_r4", "linnos_r8", "linnos_r1s4", "linnos_r2s2", NULL
 };
 
+static const struct {
+	unsigned int rows, split;
+} linnos_kernel_shape[] = { { 1, 1 }, { 2, 1 }, { 4, 1 }, { 8, 1 }, { 1, 4 }, { 2, 2 } };
+
 /*
- * One fused launch: a block of 256 threads per 1, 2, 4 or 8 rows.  More
- * rows per block once there are more rows than multiprocessors: each block
- * then reads the weights once for several rows.
+ * One fused launch: a block per 1, 2, 4 or 8 rows, more rows per block once
+ * there are more rows than multiprocessors (each block then reads the
+ * weights once for several rows).  +1/+2 with 1 or 2 rows per block split
+ * each extra layer's sums over 4 or 2 groups of 256 threads.
  */
 static CUresult linnos_gpu_launch(struct lake_app *a, const struct lake_app_gpu_io *io)
 {
 	struct linnos_state *s = lake_app_state(a);
 	CUdeviceptr in = io->in, out = io->out;
-	unsigned int batch = io->batch, extra = s->extra, k = 0, sms = s->sms;
+	unsigned int batch = io->batch, extra = s->extra, k = 0, sms = s->sms, rows;
 	void *params[] = { &in, &out, &batch, &extra, &s->d_w0t, &s->d_b0,
 			   &s->d_wmt, &s->d_bm, &s->d_w1, &s->d_b1 };
 
 	while (k < 3 && batch > (sms << k))
 		k++;
-	return lake_app_launch(a, k, (batch + (1u << k) - 1) >> k, LINNOS_THREADS, 0, params);
+	if (extra && k < 2)
+		k += 4;			/* linnos_r1s4, linnos_r2s2 */
+	rows = linnos_kernel_shape[k].rows;
+	return lake_app_launch(a, k, (batch + rows - 1) / rows,
+			       LINNOS_THREADS * linnos_kernel_shape[k].split, 0, params);
 }
 
 #define LINNOS_MODEL(n, doc_, chunk)						\

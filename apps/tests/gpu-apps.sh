@@ -10,8 +10,15 @@
 # copies bit for bit; and the direct-CUDA build must give the same GPU and
 # CPU outputs (the same hashes) as the liblake build.
 # Kleio and KNN are bit-exact too; Kleio runs at the paper's n = 20, 80, ...,
-# 1160 with ROWS / 5 random rows per size (its CPU path is ~1 ms a sample).
+# 1160 (unless LAKE_APPS_BATCHES is set) with ROWS / 5 random rows per size
+# (its CPU path is ~1 ms a sample).
 # Usage: gpu-apps.sh BUILD_DIR [OUT_DIR] [ROWS]    (LAKE_APPS: the apps, default "linnos mllb kml kleio knn")
+#
+# LAKE_APPS_EMU=DIR runs it instead against libcuda-emu in DIR, the TEST
+# DOUBLE of libcuda that runs the kernels' source on the CPU (CTest
+# unit_apps_emulated): no GPU claim, a check of the kernels' code and of
+# this script; LAKE_APPS_BATCHES (default 1..1024) and LAKE_APPS_SETTINGS
+# (the programs' settings, e.g. crossover=16 xfer=copy) then keep it short.
 # Exit 0: all passed; 1: a failure (said why); 77: no GPU here (skipped).
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -20,11 +27,17 @@ rows=${3:-10000}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+batches=${LAKE_APPS_BATCHES:-1..1024}
+read -r -a settings <<<"${LAKE_APPS_SETTINGS:-}"
+if [ -n "${LAKE_APPS_EMU:-}" ]; then
+	export LD_LIBRARY_PATH=$LAKE_APPS_EMU${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	echo "libcuda-emu (TEST DOUBLE, the kernels emulated on the CPU) in $LAKE_APPS_EMU: not a GPU"
+elif ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
 	echo "SKIPPED: no GPU on this machine (nvidia-smi lists none); the apps' gpu tests run on a GPU machine"
 	exit 77
+else
+	nvidia-smi -L | head -n 1
 fi
-nvidia-smi -L | head -n 1
 
 sock=$(mktemp -u /tmp/lakeD-apps.XXXXXX.sock)
 "$build/daemon/lakeD" -f --socket "$sock" --device /dev/lake-absent --log-level info \
@@ -36,8 +49,11 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 
 fail=0
 for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
-	batches=1..1024 app_rows=$rows
-	[ "$app" = kleio ] && batches=$(seq -s, 20 60 1160) app_rows=$((rows / 5))
+	app_batches=$batches app_rows=$rows
+	if [ "$app" = kleio ]; then
+		[ -n "${LAKE_APPS_BATCHES:-}" ] || app_batches=$(seq -s, 20 60 1160)
+		app_rows=$((rows / 5))
+	fi
 	for variant in lake direct; do
 		p=$build/apps/$app/lake-$app
 		[ "$variant" = direct ] && p=$p-direct
@@ -47,7 +63,7 @@ for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
 			continue
 		fi
 		csv=$out/verify-$app-$variant.csv
-		LAKE_SOCKET=$sock LAKE_ARENA_MB=256 "$p" verify app=all batch="$batches" rows="$app_rows" seed=1 \
+		LAKE_SOCKET=$sock LAKE_ARENA_MB=256 "$p" "${settings[@]}" verify app=all batch="$app_batches" rows="$app_rows" seed=1 \
 			>"$csv" 2>"$out/verify-$app-$variant.log"
 		rc=$?
 		# app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,mapped_same
@@ -62,7 +78,7 @@ for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
 			printf "%d batch sizes, %d rows: %d bit-exact, %d beyond tolerance, %d classes differ, max |diff| %s, mapped %d rows identical%s",
 				n, rows, exact, tol, cls, maxd == "" ? 0 : maxd, mapped, bad == "" ? "" : "; BAD:" bad
 		}' "$csv")
-		if [ $rc -ne 0 ] || [ "$(wc -l <"$csv")" -lt 12 ] || [[ $summary == *BAD:* ]]; then
+		if [ $rc -ne 0 ] || [ "$(wc -l <"$csv")" -lt 2 ] || [[ $summary == *BAD:* ]]; then
 			echo "FAILED: $app ($variant, exit $rc): $summary"
 			tail -n 5 "$out/verify-$app-$variant.log"
 			fail=1
