@@ -114,6 +114,12 @@ struct lake_app_bundle {
 	}
 extern const struct lake_app_bundle lake_app_this;
 
+/*
+ * True when @name is in @list, a comma-separated list of model names (NULL
+ * or "" or "all": every model): the models= setting of modules and programs.
+ */
+bool lake_app_selected(const char *list, const char *name);
+
 /* Settings fixed at create (module parameters, or the program's key=value). */
 struct lake_app_opts {
 	bool gpu;		/* set the GPU path up (default true) */

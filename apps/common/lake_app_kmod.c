@@ -36,6 +36,10 @@ static char *weights;
 module_param(weights, charp, 0444);
 MODULE_PARM_DESC(weights, "A weights file to load instead of the built-in weights");
 
+static char *models;
+module_param(models, charp, 0444);
+MODULE_PARM_DESC(models, "The models to set up, comma-separated (default: all)");
+
 #define LAKE_APP_MOD_MAX 8
 #define LAKE_APP_CMD_MAX 512
 
@@ -121,8 +125,11 @@ static int __init lake_app_mod_init(void)
 		return -EINVAL;
 	}
 	for (i = 0; i < b->nmodels && i < LAKE_APP_MOD_MAX; i++) {
-		struct lake_app *a = lake_app_create(b, b->models[i], &opts, &err);
+		struct lake_app *a;
 
+		if (!lake_app_selected(models, b->models[i]->name))
+			continue;
+		a = lake_app_create(b, b->models[i], &opts, &err);
 		if (!a) {
 			pr_err("%s: cannot be set up (%d)\n", b->models[i]->name, err);
 			lake_app_mod_destroy();
@@ -133,6 +140,10 @@ static int __init lake_app_mod_init(void)
 	lake_app_mod_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	debugfs_create_file("run", 0200, lake_app_mod_dir, NULL, &lake_app_mod_run_fops);
 	debugfs_create_file("results", 0400, lake_app_mod_dir, NULL, &lake_app_mod_results_fops);
+	if (!lake_app_mod_n) {
+		pr_err("models=%s: none of this module's models\n", models);
+		return -EINVAL;
+	}
 	pr_info("ready: %u model%s; commands to /sys/kernel/debug/%s/run\n", lake_app_mod_n,
 		lake_app_mod_n == 1 ? "" : "s", KBUILD_MODNAME);
 	return 0;

@@ -3,8 +3,8 @@
  * lake_app_prog.c - the kit's program glue: the same models and commands as
  * the kernel module, from the command line.
  *
- *   lake-APP [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped] [quiet=1]
- *            [COMMAND key=value...]
+ *   lake-APP [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped]
+ *            [models=NAME,...] [quiet=1] [COMMAND key=value...]
  *
  * Settings come first (the module's parameters), then one command of
  * lake_app_run() (default: info), whose results (CSV) go to stdout; logs go
@@ -25,9 +25,10 @@ static void usage(FILE *f, const char *prog)
 	const struct lake_app_bundle *b = &lake_app_this;
 	unsigned int i;
 
-	fprintf(f, "usage: %s [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped] [quiet=1]\n"
+	fprintf(f, "usage: %s [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped] [models=A,B]\n"
+		   "       %*s [quiet=1]\n"
 		   "       %*s [bench|verify|hash|info|set|gpu|predict key=value...]\n"
-		   "models:", prog, (int)strlen(prog), "");
+		   "models:", prog, (int)strlen(prog), "", (int)strlen(prog), "");
 	for (i = 0; i < b->nmodels; i++)
 		fprintf(f, " %s", b->models[i]->name);
 	fprintf(f, "\nsee docs/apps.md\n");
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 {
 	const struct lake_app_bundle *b = &lake_app_this;
 	struct lake_app_opts opts = LAKE_APP_OPTS_DEFAULT;
+	const char *models = NULL;
 	struct lake_app *apps[8];
 	struct lake_app_text out = { 0 };
 	char prog[64], cmd[1024] = "";
@@ -164,6 +166,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "%s: xfer=%s: auto, copy or mapped\n", prog, v);
 				return 2;
 			}
+		} else if ((v = value_of(argv[a], "models"))) {
+			models = v;
 		} else if ((v = value_of(argv[a], "quiet"))) {
 			lake_app_quiet = strcmp(v, "0") != 0;
 		} else {
@@ -177,6 +181,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (i = 0; i < b->nmodels && n < ARRAY_SIZE(apps); i++) {
+		if (!lake_app_selected(models, b->models[i]->name))
+			continue;
 		apps[n] = lake_app_create(b, b->models[i], &opts, &err);
 		if (!apps[n]) {
 			fprintf(stderr, "%s: %s cannot be set up: %s\n", prog, b->models[i]->name,
@@ -185,6 +191,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		n++;
+	}
+	if (!n) {
+		fprintf(stderr, "%s: models=%s: none of this program's models\n", prog, models);
+		usage(stderr, prog);
+		status = 2;
+		goto out;
 	}
 	if (a < argc && !strcmp(argv[a], "predict")) {
 		status = predict(apps, n, argc - a - 1, argv + a + 1);

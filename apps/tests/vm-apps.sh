@@ -15,7 +15,12 @@
 #   4. lakeD-fake (the test double answers every call): the check of the
 #      GPU's outputs against the CPU's turns the GPU path off; auto mode
 #      falls back, even with crossover=1
-#   5. after each unload the arena is empty; every unload is clean
+#   5. libcuda-emu behind lakeD (a TEST DOUBLE of libcuda that runs the apps'
+#      CUDA kernel sources on the CPU; not a GPU): the modules' GPU paths
+#      from kernel context through lake.ko and lakeD, by copies and on
+#      mapped lakeShm memory, give the CPU path's outputs bit for bit; the
+#      GPU benchmark measures and auto mode's GPU choice run and are counted
+#   6. after each unload the arena is empty; every unload is clean
 # The harness fails the run on any WARNING/BUG/oops in the kernel log.
 set -u
 
@@ -37,8 +42,8 @@ fail() {
 
 kstat() { sed -n "s/^$1: //p" "$STATS"; }
 
-start_daemon() { # start_daemon PROGRAM
-	"/lake/$1" --foreground >"$OUT/$1.log" 2>&1 &
+start_daemon() { # start_daemon PROGRAM [LD_LIBRARY_PATH]
+	LD_LIBRARY_PATH=${2:-${LD_LIBRARY_PATH:-}} "/lake/$1" --foreground >"$OUT/$1${2:+-emu}.log" 2>&1 &
 	DPID=$!
 	i=0
 	until grep -q '^daemon: attached' "$STATS"; do
@@ -215,6 +220,68 @@ for a in $APPS; do
 	unload "$a"
 done
 stop_daemon
+
+log "== 5. libcuda-emu behind lakeD (TEST DOUBLE: the kernels' source run on the CPU)"
+# Emulated kernels under TCG are slow: batch-1024 checks take seconds.
+echo 300000 >/sys/module/lake/parameters/timeout_ms
+start_daemon lakeD /lake/emu
+i=0
+until grep -q 'GPU 0: libcuda-emu TEST DOUBLE' "$OUT/lakeD-emu.log"; do
+	i=$((i + 1))
+	[ "$i" -le 100 ] || fail "lakeD did not load libcuda-emu"
+	sleep 0.1
+done
+for a in $APPS; do
+	# +0 and +1 use every LinnOS kernel (libcuda-emu has 4 SMs); +2 the same
+	# as +1 (unit_apps_emulated runs it).
+	models=all
+	case $a in
+	linnos) batches=1,5,9,33 models=linnos+0,linnos+1 ;;
+	mllb) batches=1,130 ;;
+	kml) batches=1,300 ;;
+	esac
+	load "$a" crossover=16 xfer=mapped models=$models
+	grep -q "GPU path off" "$T/$a.load" && {
+		cat "$T/$a.load"
+		fail "$a: the GPU path is off with libcuda-emu"
+	}
+	expect_log "$a" "GPU transfers: mapped host memory (set)"
+	cmd "$a" "verify app=all batch=$batches rows=4" || {
+		cat "/sys/kernel/debug/lake_$a/results"
+		fail "$a: verify from kernel context failed"
+	}
+	awk -F, 'NR > 1 && ($4 != "ok" || $5 != $6 || $7 != 0 || $8 != 0) { bad = 1 }
+		 NR > 1 { split($12, m, "/"); if (m[1] != m[2] || m[2] == 0) bad = 1 }
+		 END { exit bad }' "$T/$a.csv" || {
+		cat "$T/$a.csv"
+		fail "$a: kernel-context GPU outputs differ from the CPU's"
+	}
+	cmd "$a" "hash app=all mode=gpu batch=1,33 rows=8" || fail "$a: hash mode=gpu"
+	sed 's/,gpu,/,X,/' "$T/$a.csv" >"$T/$a.gpuhash"
+	cmd "$a" "hash app=all mode=cpu batch=1,33 rows=8" || fail "$a: hash mode=cpu"
+	sed 's/,cpu,/,X,/' "$T/$a.csv" | cmp -s - "$T/$a.gpuhash" || {
+		diff "$T/$a.csv" "$T/$a.gpuhash"
+		fail "$a: GPU-mode outputs differ from CPU-mode outputs"
+	}
+	cmd "$a" "bench mode=gpu,auto batch=1,33 iters=3" || {
+		cat "/sys/kernel/debug/lake_$a/results"
+		fail "$a: GPU bench"
+	}
+	cp "$T/$a.csv" "$OUT/bench-emu-$a.csv"
+	for m in floor gpu_infer gpu_xfer_copy gpu_xfer_mapped device device_xfer; do
+		grep -q ",33,$m,3," "$T/$a.csv" || fail "$a: the GPU bench lacks $m"
+	done
+	grep -q ',33,auto,3,.*,gpu$' "$T/$a.csv" || fail "$a: auto mode did not choose the GPU at batch 33"
+	cmd "$a" info || fail "$a: info"
+	grep -q ',counts,.* gpu=[1-9].* auto_gpu=[1-9].* mapped=[1-9]' "$T/$a.csv" || {
+		cat "$T/$a.csv"
+		fail "$a: the GPU choices are not counted"
+	}
+	log "$a: kernel-context GPU path (emulated kernels) = CPU path at batch $batches"
+	unload "$a"
+done
+stop_daemon
+echo 10000 >/sys/module/lake/parameters/timeout_ms
 
 grep -E '^lake_(linnos|mllb|kml|hello) ' /proc/modules && fail "an app module is still loaded"
 rmmod lake || fail "rmmod lake"

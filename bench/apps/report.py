@@ -141,9 +141,11 @@ def main(argv):
             if auto is not None and best is not None:
                 check("auto within 1.10 x the better of cpu/gpu", auto <= 1.10 * best,
                       f"{app} b{b}: auto {auto:.1f} ({choice}) vs best {best:.1f} us ({auto / best:.2f} x)")
-            if copy is not None and infer is not None and min(copy, mapped or copy) < infer:
-                check("with transfers never below inference only", False,
-                      f"{app} b{b}: {min(copy, mapped or copy):.1f} < {infer:.1f} us")
+            if copy is not None and infer is not None:
+                # Copies add work to the launch + sync; mapped memory is that same
+                # launch + sync, so jitter may put it on either side.
+                check("with transfers (copies) never below inference only", copy >= infer,
+                      f"{app} b{b}: {copy:.1f} < {infer:.1f} us")
         if app == "linnos+0":
             c1 = med(runs, (app, "lake", 1, "cpu"))
             if c1 is not None:

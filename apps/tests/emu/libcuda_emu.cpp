@@ -457,8 +457,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 {
 	auto *k = reinterpret_cast<emu_fn *>(f);
 
-	if (!k || extra || by != 1 || bz != 1 || !gx || !gy || !gz || !bx || bx > 1024 ||
-	    bx % 32 || shmem)
+	if (!k || extra || by != 1 || bz != 1 || !gx || !gy || !gz || !bx || bx > 1024 || shmem)
 		return CUDA_ERROR_INVALID_VALUE;	// what the apps never do
 	if (!k->sizes.empty() && !params)
 		return CUDA_ERROR_INVALID_VALUE;
