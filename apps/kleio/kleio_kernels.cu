@@ -33,7 +33,6 @@
 #include "kleio_model.h"
 #include "kleio_math.h"
 
-#define KLEIO_BK	16	// K per shared-memory tile
 #define KLEIO_BN	64	// gate columns per block (16 units)
 #define KLEIO_THREADS	256
 
@@ -85,8 +84,13 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 					   float *h1, float *c1, float *h2, float *c2, int n, int wave)
 {
 	constexpr int TM = BM / 16;
-	__shared__ __align__(16) float as[KLEIO_BK][BM + 4];	// A tile, k-major; +4 staggers banks
-	__shared__ __align__(16) float bs[KLEIO_BK][KLEIO_BN];
+	// K per tile: small tiles (small n) are latency-bound, so fewer, longer
+	// steps; large ones keep 16 to keep their registers (occupancy).
+	constexpr int BK = BM <= 32 ? 32 : 16;
+	constexpr int AT = BM * BK / KLEIO_THREADS;		// A floats per thread per tile
+	constexpr int BT = BK * KLEIO_BN / 4 / KLEIO_THREADS;	// B float4s per thread per tile
+	__shared__ __align__(16) float as[BK][BM + 4];	// A tile, k-major; +4 staggers banks
+	__shared__ __align__(16) float bs[BK][KLEIO_BN];
 
 	const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
 	const int n0 = blockIdx.x * KLEIO_BN, m0 = blockIdx.y * BM;
@@ -135,26 +139,31 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 		acc[i][3] = init.w;
 	}
 
-	// Tile loads: each thread moves TM floats of A (one row) and a float4 of B.
-	const int arow = (tid * TM) / KLEIO_BK, acol = (tid * TM) % KLEIO_BK;
+	// Tile loads: each thread moves AT floats of A (one row) and BT float4s
+	// of B (rows brow + 16 j).
+	const int arow = (tid * AT) / BK, acol = (tid * AT) % BK;
 	const int brow = tid / 16, bcol = (tid % 16) * 4;
-	float ar[TM];
-	float4 br;
+	float ar[AT];
+	float4 br[BT];
 
 	auto load = [&](int k0) {
 		const float *src = k0 < KLEIO_H ? a0 : a1;
 		int kk = (k0 & (KLEIO_H - 1)) + acol, row = m0 + arow;
 
 #pragma unroll
-		for (int i = 0; i < TM; i++)
+		for (int i = 0; i < AT; i++)
 			ar[i] = row < n ? src[(size_t)row * KLEIO_H + kk + i] : 0.0f;
-		br = *(const float4 *)&b[(size_t)(k0 + brow) * KLEIO_G + n0 + bcol];
+#pragma unroll
+		for (int j = 0; j < BT; j++)
+			br[j] = *(const float4 *)&b[(size_t)(k0 + brow + 16 * j) * KLEIO_G + n0 + bcol];
 	};
 	auto store = [&]() {
 #pragma unroll
-		for (int i = 0; i < TM; i++)
+		for (int i = 0; i < AT; i++)
 			as[acol + i][arow] = ar[i];
-		*(float4 *)&bs[brow][bcol] = br;
+#pragma unroll
+		for (int j = 0; j < BT; j++)
+			*(float4 *)&bs[brow + 16 * j][bcol] = br[j];
 	};
 
 	if (kdim > 0) {
@@ -162,13 +171,13 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 		store();
 		__syncthreads();
 	}
-	for (int k0 = 0; k0 < kdim; k0 += KLEIO_BK) {
-		bool more = k0 + KLEIO_BK < kdim;
+	for (int k0 = 0; k0 < kdim; k0 += BK) {
+		bool more = k0 + BK < kdim;
 
 		if (more)
-			load(k0 + KLEIO_BK);	// in flight while this tile is used
+			load(k0 + BK);	// in flight while this tile is used
 #pragma unroll
-		for (int k = 0; k < KLEIO_BK; k++) {
+		for (int k = 0; k < BK; k++) {
 			float4 bv = *(const float4 *)&bs[k][tx * 4];
 			float av[TM];
 

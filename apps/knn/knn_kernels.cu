@@ -59,9 +59,26 @@ __device__ __forceinline__ void knn_dist(const float *__restrict__ q,
 			float4 rk = *(const float4 *)&rs[k][tx * 4];
 			float r[4] = { rk.x, rk.y, rk.z, rk.w };
 
+			float qk[TM];	// a broadcast within half-warps
+
+			if constexpr (TM % 4 == 0) {
+#pragma unroll
+				for (int i = 0; i < TM; i += 4) {
+					float4 v = *(const float4 *)&qs[k][ty * TM + i];
+
+					qk[i] = v.x;
+					qk[i + 1] = v.y;
+					qk[i + 2] = v.z;
+					qk[i + 3] = v.w;
+				}
+			} else {
+#pragma unroll
+				for (int i = 0; i < TM; i++)
+					qk[i] = qs[k][ty * TM + i];
+			}
 #pragma unroll
 			for (int i = 0; i < TM; i++) {
-				float qv = qs[k][ty * TM + i];	// a broadcast within half-warps
+				float qv = qk[i];
 
 #pragma unroll
 				for (int j = 0; j < 4; j++) {
