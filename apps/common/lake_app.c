@@ -1401,8 +1401,13 @@ static int lake_app_measure(struct lake_app *a, const struct lake_app_cmd *c,
 		}
 		if (i >= warmup)
 			t[i - warmup] = ns;
-		if ((i & 15) == 15)
+		if ((i & 15) == 15) {
 			lake_app_yield();
+			if (lake_app_interrupted()) {
+				r = -EINTR;
+				break;
+			}
+		}
 	}
 	lake_app_printf(out, "%s,%s,%u,%s,", a->m->name, LAKE_APP_BUILD, batch,
 			lake_app_measure_name[what]);
@@ -1532,8 +1537,11 @@ static int lake_app_verify(struct lake_app *a, const struct lake_app_cmd *c,
 								   (u8 *)a->out.p + k * w, w);
 				mapped_rows += batch;
 			}
-			if ((j & 7) == 7)
+			if ((j & 7) == 7) {
 				lake_app_yield();
+				if (lake_app_interrupted())
+					return -EINTR;
+			}
 		}
 		lake_app_fmt_fixed(diff, sizeof(diff), (s64)cmp.max_diff_e9, 9);
 		lake_app_printf(out, "%s,%s,%u,%s,%llu,%llu,%llu,%llu,%s,%016llx,%016llx,%llu/%llu%s\n",
@@ -1574,8 +1582,11 @@ static int lake_app_hash(struct lake_app *a, const struct lake_app_cmd *c,
 			h = lake_app_fnv(h, a->ref_out, batch * a->m->out_row);
 			if (!j)
 				lake_app_format(a, a->ref_out, 0, row0, sizeof(row0));
-			if ((j & 7) == 7)
+			if ((j & 7) == 7) {
 				lake_app_yield();
+				if (lake_app_interrupted())
+					return -EINTR;
+			}
 		}
 		if (r) {
 			lake_app_printf(out, "%s,%s,%s,%u,error %d,,,\n", a->m->name, LAKE_APP_BUILD,

@@ -12,6 +12,10 @@
  * load, host and device buffers, the CPU/GPU crossover for auto mode, the
  * choice between copies and mapped host memory, FPU regions, timing and
  * results.
+ *
+ * For the apps' FPU files: lake_app_fpu.h (float formatting, tolerance
+ * comparison); for FPU files and CUDA kernels alike: lake_math.h (expf,
+ * sigmoid, sqrt with the same bits on both sides).
  */
 #ifndef LAKE_APP_H
 #define LAKE_APP_H

@@ -33,6 +33,7 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/types.h>
@@ -78,6 +79,12 @@ static inline void lake_app_fpu_end(void)
 static inline void lake_app_yield(void)
 {
 	cond_resched();
+}
+
+/* A long run command stops when its writer is being killed. */
+static inline bool lake_app_interrupted(void)
+{
+	return fatal_signal_pending(current);
 }
 
 #define lake_app_info(fmt, ...) pr_info(fmt, ##__VA_ARGS__)
@@ -179,6 +186,12 @@ static inline void lake_app_fpu_end(void)
 
 static inline void lake_app_yield(void)
 {
+}
+
+/* A user-space program dies of its signals: nothing to check. */
+static inline bool lake_app_interrupted(void)
+{
+	return false;
 }
 
 /* Logs go to stderr, prefixed with the program's name; results (stdout) stay CSV. */

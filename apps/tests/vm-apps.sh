@@ -19,7 +19,8 @@
 #      CUDA kernel sources on the CPU; not a GPU): the modules' GPU paths
 #      from kernel context through lake.ko and lakeD, by copies and on
 #      mapped lakeShm memory, give the CPU path's outputs bit for bit; the
-#      GPU benchmark measures and auto mode's GPU choice run and are counted
+#      GPU benchmark measures and auto mode's GPU choice run and are counted;
+#      lake_hello's vector add runs and every element checks
 #   6. after each unload the arena is empty; every unload is clean
 # The harness fails the run on any WARNING/BUG/oops in the kernel log.
 set -u
@@ -30,6 +31,8 @@ APPS="linnos mllb kml"
 DPID=""
 T=/tmp/vm-apps
 mkdir -p "$T"
+# The programs' liblake (see apps/CMakeLists.txt).
+export LD_LIBRARY_PATH=/lake/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 log() { echo "vm_apps: $*"; }
 
@@ -280,6 +283,17 @@ for a in $APPS; do
 	log "$a: kernel-context GPU path (emulated kernels) = CPU path at batch $batches"
 	unload "$a"
 done
+marker="vm_apps: hello emu $$"
+echo "$marker" >/dev/kmsg
+insmod /lake/lake_hello.ko size_kb=64 || fail "insmod lake_hello.ko (libcuda-emu)"
+rmmod lake_hello || fail "rmmod lake_hello"
+dmesg | awk -v m="$marker" 'index($0, m) { on = 1; next } on' >"$T/hello.emu"
+grep -q 'lake_hello: done: OK: .*every element checked' "$T/hello.emu" || {
+	cat "$T/hello.emu"
+	fail "lake_hello's vector add (libcuda-emu) did not end with 'done: OK'"
+}
+log "lake_hello: $(grep -o 'cuLaunchKernel.*' "$T/hello.emu")"
+[ "$(kstat arena_used)" = 0 ] || fail "lake_hello left arena memory in use"
 stop_daemon
 echo 10000 >/sys/module/lake/parameters/timeout_ms
 

@@ -263,6 +263,7 @@ static float __uint_as_float(unsigned int u)
 
 // The apps' kernels: the very sources nvcc builds into their fatbins.
 #define __CUDACC__ 1
+#include "hello.cu"
 #include "linnos.cu"
 #include "mllb.cu"
 #include "kml.cu"
@@ -296,7 +297,7 @@ static emu_fn emu_kernel(const char *name, void (*k)(A...))
 static std::vector<emu_fn> &emu_kernels()
 {
 	static std::vector<emu_fn> k = {
-		EMU_KERNEL(lake_app_empty),
+		EMU_KERNEL(lake_app_empty), EMU_KERNEL(lake_hello_vecadd),
 		EMU_KERNEL(linnos_r1), EMU_KERNEL(linnos_r2), EMU_KERNEL(linnos_r4),
 		EMU_KERNEL(linnos_r8), EMU_KERNEL(linnos_r1s4), EMU_KERNEL(linnos_r2s2),
 		EMU_KERNEL(mllb_infer), EMU_KERNEL(kml_infer),
