@@ -181,21 +181,7 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 			float4 bv = *(const float4 *)&bs[k][tx * 4];
 			float av[TM];
 
-			if constexpr (TM % 4 == 0) {
-#pragma unroll
-				for (int i = 0; i < TM; i += 4) {
-					float4 a = *(const float4 *)&as[k][ty * TM + i];
-
-					av[i] = a.x;
-					av[i + 1] = a.y;
-					av[i + 2] = a.z;
-					av[i + 3] = a.w;
-				}
-			} else {
-#pragma unroll
-				for (int i = 0; i < TM; i++)
-					av[i] = as[k][ty * TM + i];
-			}
+			lake_app_load_floats(av, &as[k][ty * TM]);
 #pragma unroll
 			for (int i = 0; i < TM; i++) {
 				acc[i][0] += av[i] * bv.x;

@@ -61,21 +61,7 @@ __device__ __forceinline__ void knn_dist(const float *__restrict__ q,
 
 			float qk[TM];	// a broadcast within half-warps
 
-			if constexpr (TM % 4 == 0) {
-#pragma unroll
-				for (int i = 0; i < TM; i += 4) {
-					float4 v = *(const float4 *)&qs[k][ty * TM + i];
-
-					qk[i] = v.x;
-					qk[i + 1] = v.y;
-					qk[i + 2] = v.z;
-					qk[i + 3] = v.w;
-				}
-			} else {
-#pragma unroll
-				for (int i = 0; i < TM; i++)
-					qk[i] = qs[k][ty * TM + i];
-			}
+			lake_app_load_floats(qk, &qs[k][ty * TM]);
 #pragma unroll
 			for (int i = 0; i < TM; i++) {
 				float qv = qk[i];
