@@ -326,6 +326,40 @@ void lake_app_weights_model(const char *text, size_t len, char *buf, size_t bufl
 	}
 }
 
+int lake_app_check_binary(const void *file, size_t len, size_t size, const char *magic,
+			  const u32 *words, unsigned int nwords, size_t floats, size_t nfloats,
+			  const char **why)
+{
+	const u8 *p = file;
+	unsigned int i;
+	size_t k;
+	u32 v;
+
+	if (len != size) {
+		*why = "wrong size for this model";
+		return -EINVAL;
+	}
+	if (size < 8 + 4 * (size_t)nwords || memcmp(p, magic, 8)) {
+		*why = "not this model's file (wrong magic)";
+		return -EINVAL;
+	}
+	for (i = 0; i < nwords; i++) {
+		memcpy(&v, p + 8 + 4 * i, sizeof(v));	/* little endian, as the host */
+		if (v != words[i]) {
+			*why = "wrong shape in the header (not this model's dimensions)";
+			return -EINVAL;
+		}
+	}
+	for (k = 0; k < nfloats; k++) {
+		memcpy(&v, p + floats + 4 * k, sizeof(v));
+		if ((v & 0x7f800000u) == 0x7f800000u) {
+			*why = "a value is infinite or NaN";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* ---- the two paths ----------------------------------------------------------------------- */
 
 void *lake_app_state(struct lake_app *a)

@@ -216,6 +216,17 @@ int lake_app_parse_s64(const char *text, size_t len, const char *name, unsigned 
 /* The "# model NAME" line of a weights text, copied into @buf ("" if none). */
 void lake_app_weights_model(const char *text, size_t len, char *buf, size_t buflen);
 
+/*
+ * Checks a binary weights file (Kleio's, KNN's): @len must be @size; it
+ * starts with the 8 bytes of @magic, then @nwords little-endian u32 words
+ * equal to @words; the @nfloats floats at byte @floats must be finite.
+ * Returns 0, or -EINVAL with *@why naming the failed check.  Integer code
+ * (the floats' bits): no FPU region needed.
+ */
+int lake_app_check_binary(const void *file, size_t len, size_t size, const char *magic,
+			  const u32 *words, unsigned int nwords, size_t floats, size_t nfloats,
+			  const char **why);
+
 /* Fixed-point text: @v in units of 10^-@decimals, e.g. (500133, 6) -> "0.500133". */
 int lake_app_fmt_fixed(char *buf, size_t len, s64 v, unsigned int decimals);
 

@@ -9,7 +9,10 @@
 # of max(1, |score|)) with identical classes; the mapped path must equal the
 # copies bit for bit; and the direct-CUDA build must give the same GPU and
 # CPU outputs (the same hashes) as the liblake build.
-# Usage: gpu-apps.sh BUILD_DIR [OUT_DIR] [ROWS]    (LAKE_APPS: the apps, default "linnos mllb kml")
+# Kleio and KNN are bit-exact too; Kleio runs at the paper's n = 20, 80, ...,
+# 1160 (unless LAKE_APPS_BATCHES is set) with ROWS / 5 random rows per size
+# (its CPU path is ~1 ms a sample).
+# Usage: gpu-apps.sh BUILD_DIR [OUT_DIR] [ROWS]    (LAKE_APPS: the apps, default "linnos mllb kml kleio knn")
 #
 # LAKE_APPS_EMU=DIR runs it instead against libcuda-emu in DIR, the TEST
 # DOUBLE of libcuda that runs the kernels' source on the CPU (CTest
@@ -45,7 +48,12 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { echo "FAILED: lakeD did not open $sock"; cat "$out/lakeD.log"; exit 1; }
 
 fail=0
-for app in ${LAKE_APPS:-linnos mllb kml}; do
+for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
+	app_batches=$batches app_rows=$rows
+	if [ "$app" = kleio ]; then
+		[ -n "${LAKE_APPS_BATCHES:-}" ] || app_batches=$(seq -s, 20 60 1160)
+		app_rows=$((rows / 5))
+	fi
 	for variant in lake direct; do
 		p=$build/apps/$app/lake-$app
 		[ "$variant" = direct ] && p=$p-direct
@@ -55,7 +63,7 @@ for app in ${LAKE_APPS:-linnos mllb kml}; do
 			continue
 		fi
 		csv=$out/verify-$app-$variant.csv
-		LAKE_SOCKET=$sock LAKE_ARENA_MB=256 "$p" "${settings[@]}" verify app=all batch="$batches" rows="$rows" seed=1 \
+		LAKE_SOCKET=$sock LAKE_ARENA_MB=256 "$p" "${settings[@]}" verify app=all batch="$app_batches" rows="$app_rows" seed=1 \
 			>"$csv" 2>"$out/verify-$app-$variant.log"
 		rc=$?
 		# app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,mapped_same
@@ -63,7 +71,7 @@ for app in ${LAKE_APPS:-linnos mllb kml}; do
 			n++; rows += $5; exact += $6; tol += $7; cls += $8
 			if ($9 + 0 > maxd + 0) maxd = $9
 			if ($4 != "ok") bad = bad " " $1 "@" $3 ":" $4
-			if (app == "linnos" && $6 != $5) bad = bad " " $1 "@" $3 ":not-bit-exact"
+			if (app ~ /^(linnos|kleio|knn)$/ && $6 != $5) bad = bad " " $1 "@" $3 ":not-bit-exact"
 			split($12, m, "/"); if (m[1] != m[2] || m[2] == 0) bad = bad " " $1 "@" $3 ":mapped " $12
 			mapped += m[2]
 		} END {

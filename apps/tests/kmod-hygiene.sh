@@ -33,7 +33,7 @@ check() { # check NAME COMMAND...
 
 check lake_hello "$src/apps/hello/build.sh" "$kdir" "$scratch/hello" "$build/gen" "$build/kmod" \
 	"$build/apps/hello_fatbin.c" W=1 C=2
-for app in ${LAKE_APPS:-linnos mllb kml}; do
+for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
 	gen=("$build/apps/$app/${app}_fatbin.c")
 	for f in "$build/apps/$app/${app}"_weights.[ch]; do [ -e "$f" ] && gen+=("$f"); done
 	check "lake_$app" "$src/apps/common/build-kmod.sh" "$kdir" "$scratch/$app" "$build/gen" \

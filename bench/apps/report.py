@@ -82,6 +82,8 @@ def main(argv):
             misses.setdefault(name, []).append(what)
 
     for app in apps:
+        if app in ("kleio", "knn"):  # their own sizes and targets: report_kleio_knn.py
+            continue
         pol = {b: details.get((app, b, 0, "policy"), "") for b in ("lake", "direct")}
         print(f"\n== {app}  (lake: {pol['lake']}; direct: {pol['direct']})")
         print(f"{'batch':>5} {'cpu':>8} {'floor':>6} {'infer':>7} {'infer_d':>7} {'copy':>7} {'mapped':>7}"

@@ -8,8 +8,11 @@
 # and which the app picks), CUDA-event device time, and auto mode.
 # report.py then puts the paper's figures (paper_figures.csv) beside them
 # and checks the performance targets.
+# Kleio runs at the paper's n = 20, 80, ..., 1160, KNN at batch 1..1024;
+# report_kleio_knn.py reports those two (FLOP/s and bandwidth reached, their
+# targets, the paper's figures).
 # Usage: bench/apps/run.sh BUILD_DIR [OUT_DIR] [ITERS] [ROUNDS] [BUDGET_MS]
-#        (LAKE_APPS: the apps, default "linnos mllb kml")
+#        (LAKE_APPS: the apps, default "linnos mllb kml kleio knn")
 # Writes OUT_DIR/bench.csv (every round), info-*.csv (each program's
 # crossover and set-up measurements), report.csv and report.txt.
 set -euo pipefail
@@ -39,10 +42,12 @@ trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true; rm -f "$sock"'
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { echo "bench/apps: lakeD did not start"; cat "$out/lakeD.log"; exit 1; }
 
-cmd="bench app=all batch=1..1024 iters=$iters budget_ms=$budget"
+cmd="bench app=all iters=$iters budget_ms=$budget"
 echo "round,app,build,batch,measure,iters,mean_us,median_us,p99_us,min_us,detail" >"$out/bench.csv"
 for round in $(seq "$rounds"); do
-	for app in ${LAKE_APPS:-linnos mllb kml}; do
+	for app in ${LAKE_APPS:-linnos mllb kml kleio knn}; do
+		batches=1..1024
+		[ "$app" = kleio ] && batches=$(seq -s, 20 60 1160)
 		for variant in direct lake; do
 			p=$build/apps/$app/lake-$app
 			# The CPU path is the same code in both builds: timed in one.
@@ -53,7 +58,7 @@ for round in $(seq "$rounds"); do
 				modes=all
 			fi
 			echo "bench/apps: round $round: $app ($variant)" >&2
-			LAKE_SOCKET=$sock LAKE_ARENA_MB=256 pin "$bench_cpu" "$p" quiet=1 $cmd mode=$modes \
+			LAKE_SOCKET=$sock LAKE_ARENA_MB=256 pin "$bench_cpu" "$p" quiet=1 $cmd batch="$batches" mode=$modes \
 				>"$out/run.csv" 2>"$out/run-$app-$variant.log" ||
 				{ echo "bench/apps: lake-$app ($variant) failed:"; tail -n 5 "$out/run-$app-$variant.log"; cat "$out/run.csv"; exit 1; }
 			tail -n +2 "$out/run.csv" | sed "s/^/$round,/" >>"$out/bench.csv"
@@ -64,3 +69,6 @@ for round in $(seq "$rounds"); do
 done
 rm -f "$out/run.csv"
 python3 "$here/report.py" "$out" "$here/paper_figures.csv" | tee "$out/report.txt"
+if grep -qE '^[0-9]+,(kleio|knn),' "$out/bench.csv"; then
+	python3 "$here/report_kleio_knn.py" "$out" "$here" | tee -a "$out/report.txt"
+fi

@@ -133,6 +133,28 @@ static T __shfl_down_sync(unsigned int, T v, int off)
 	return r;
 }
 
+template <class T>
+static T __shfl_xor_sync(unsigned int, T v, int mask)
+{
+	static_assert(sizeof(T) <= sizeof(uint64_t), "a shuffle moves at most 8 bytes");
+	unsigned int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+	uint64_t bits = 0;
+	T r = v;
+
+	memcpy(&bits, &v, sizeof(T));
+	emu_warp_slot[warp][lane] = bits;
+	emu_warp_sync();
+	if ((lane ^ mask) < 32)
+		memcpy(&r, &emu_warp_slot[warp][lane ^ mask], sizeof(T));
+	emu_warp_sync();
+	return r;
+}
+
+static void __syncwarp(unsigned int = 0xffffffffu)
+{
+	emu_warp_sync();
+}
+
 static void emu_trampoline()
 {
 	unsigned int me = emu_cur;
@@ -148,18 +170,20 @@ static void emu_trampoline()
 
 // Runs @body for every block of @grid, @block threads each, blocks one after
 // another (their __shared__ memory is one copy: a static).
-static void emu_run(unsigned int grid, unsigned int block, const std::function<void()> &body)
+static void emu_run(dim3 grid, unsigned int block, const std::function<void()> &body)
 {
 	static std::mutex lock;		// one launch at a time
 	std::lock_guard<std::mutex> g(lock);
 
 	blockDim.x = block;
-	gridDim.x = grid;
+	gridDim = grid;
 	emu_body = &body;
 	emu_threads.assign(block, emu_thread{});
 	emu_stacks.resize(block * EMU_STACK);
-	for (unsigned int b = 0; b < grid; b++) {
-		blockIdx.x = b;
+	for (unsigned int b = 0; b < grid.x * grid.y * grid.z; b++) {
+		blockIdx.x = b % grid.x;
+		blockIdx.y = b / grid.x % grid.y;
+		blockIdx.z = b / grid.x / grid.y;
 		emu_live = block;
 		emu_block_arrived = emu_block_gen = 0;
 		for (unsigned int w = 0; w < 32; w++) {
@@ -210,8 +234,32 @@ static void emu_run(unsigned int grid, unsigned int block, const std::function<v
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 
 using std::min;
+
+struct __attribute__((aligned(16))) float4 {
+	float x, y, z, w;
+};
+
+static float4 make_float4(float x, float y, float z, float w)
+{
+	return { x, y, z, w };
+}
+
+// Each operation rounded once: this file is built with -ffp-contract=off.
+static float __fadd_rn(float a, float b) { return a + b; }
+static float __fsub_rn(float a, float b) { return a - b; }
+static float __fmul_rn(float a, float b) { return a * b; }
+
+static float __uint_as_float(unsigned int u)
+{
+	float f;
+
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
 
 // The apps' kernels: the very sources nvcc builds into their fatbins.
 #define __CUDACC__ 1
@@ -219,6 +267,8 @@ using std::min;
 #include "linnos.cu"
 #include "mllb.cu"
 #include "kml.cu"
+#include "kleio_kernels.cu"
+#include "knn_kernels.cu"
 #undef __CUDACC__
 
 // --- kernels by name, their parameters from their signatures ---------------
@@ -251,6 +301,12 @@ static std::vector<emu_fn> &emu_kernels()
 		EMU_KERNEL(linnos_r1), EMU_KERNEL(linnos_r2), EMU_KERNEL(linnos_r4),
 		EMU_KERNEL(linnos_r8), EMU_KERNEL(linnos_r1s4), EMU_KERNEL(linnos_r2s2),
 		EMU_KERNEL(mllb_infer), EMU_KERNEL(kml_infer),
+		EMU_KERNEL(kleio_prep), EMU_KERNEL(kleio_wave_128), EMU_KERNEL(kleio_wave_64),
+		EMU_KERNEL(kleio_wave_32), EMU_KERNEL(kleio_wave_16), EMU_KERNEL(kleio_out_16),
+		EMU_KERNEL(kleio_out_4),
+		EMU_KERNEL(knn_dist_64), EMU_KERNEL(knn_dist_32), EMU_KERNEL(knn_dist_16),
+		EMU_KERNEL(knn_topk_32), EMU_KERNEL(knn_topk_64), EMU_KERNEL(knn_topk_128),
+		EMU_KERNEL(knn_topk_256),
 	};
 	return k;
 }
@@ -318,9 +374,15 @@ CUresult cuDeviceTotalMem(size_t *bytes, CUdevice)
 	return CUDA_SUCCESS;
 }
 
+// Multiprocessors: 4, or LAKE_EMU_SMS (the apps size their grids by it, so
+// a test picks which kernel variants its batch sizes reach).
 CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice)
 {
-	*v = a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT ? 4 : 1;
+	const char *sms = getenv("LAKE_EMU_SMS");
+
+	*v = 1;
+	if (a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+		*v = sms && atoi(sms) > 0 ? atoi(sms) : 4;
 	return CUDA_SUCCESS;
 }
 
@@ -396,12 +458,16 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 {
 	auto *k = reinterpret_cast<emu_fn *>(f);
 
-	if (!k || extra || gy != 1 || gz != 1 || by != 1 || bz != 1 || !gx || !bx || bx > 1024 ||
-	    shmem)
+	if (!k || extra || by != 1 || bz != 1 || !gx || !gy || !gz || !bx || bx > 1024 || shmem)
 		return CUDA_ERROR_INVALID_VALUE;	// what the apps never do
 	if (!k->sizes.empty() && !params)
 		return CUDA_ERROR_INVALID_VALUE;
-	emu_run(gx, bx, [&] { k->call(params); });
+	dim3 grid;
+
+	grid.x = gx;
+	grid.y = gy;
+	grid.z = gz;
+	emu_run(grid, bx, [&] { k->call(params); });
 	return CUDA_SUCCESS;
 }
 
