@@ -662,7 +662,7 @@ START_TEST(test_stubs_through_ring)
 	ck_assert_int_eq(lake_call_nop(&ring_transport, 0xC00C1E), LAKE_OK);
 
 	ck_assert_int_eq(cuMemAlloc(&d, 4096), CUDA_SUCCESS);
-	ck_assert_uint_eq(d, lake_fake_out(LAKE_API_cuMemAlloc, 0));
+	ck_assert(lake_fake_dev_live(d, 4096));	/* the double's allocator chose it */
 
 	/* An arena buffer crosses as an offset: the vendor gets that very memory. */
 	abuf = ring_t->chan.ring.arena + 4096;

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define LAKE_PROTO_VERSION	1
+#define LAKE_PROTO_VERSION	2
 
 /*
  * A command slot: [header][outputs][arguments + variable tail].
@@ -29,6 +29,9 @@
 /* Flags of a command. */
 #define LAKE_MSG_ASYNC		(1u << 0)	/* the caller does not wait */
 #define LAKE_MSG_STAGED		(1u << 1)	/* a buffer was copied: finish before replying */
+#define LAKE_MSG_THREAD_GONE	(1u << 2)	/* on a NOP: the calling thread exited; the
+						 * daemon forgets its state (deferred errors,
+						 * current context) */
 
 /*
  * A reply whose result is LAKE_RESULT_PROTOCOL means the daemon could not
