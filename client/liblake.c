@@ -111,6 +111,7 @@ static struct lake_client {
 	int sock;
 	__u32 epoch;			/* bumped per connection */
 	__u32 client_no;		/* lakeD's number for us */
+	__u32 server_pid;		/* the lakeD process serving us */
 
 	/* connecting: conn_lock is held across the hello */
 	pthread_mutex_t conn_lock;
@@ -668,6 +669,7 @@ static int lake_connect(void)
 	g.connected = true;
 	g.epoch++;
 	g.client_no = reply.client;
+	g.server_pid = reply.server_pid;
 	pthread_mutex_unlock(&g.lock);
 	LAKE_STAT_INC(connects);
 	if (g.down_reported)
@@ -1021,6 +1023,6 @@ void lake_client_stats(struct lake_client_stats *st)
 	st->nslots = g.nslots;
 	st->connected = g.connected;
 	st->client = g.client_no;
-	st->reserved = 0;
+	st->server_pid = g.server_pid;
 	pthread_mutex_unlock(&g.lock);
 }

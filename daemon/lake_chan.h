@@ -92,6 +92,15 @@ struct lake_chan {
 struct lake_serve_opts {
 	unsigned int spin_us;		/* spin this long after the last command; 0: never */
 	atomic_int *stop;		/* non-NULL: the loop returns 0 once it is non-zero */
+	/*
+	 * Serving threads (0 or 1: the calling thread alone).  With more, a
+	 * synchronous command runs on the thread that read it while another
+	 * takes over the queue, so one caller's blocking call does not hold up
+	 * the others'.  Order: commands of one calling thread (the header's
+	 * client) run one at a time, in queue order; async commands run in
+	 * queue order before anything queued after them.
+	 */
+	unsigned int threads;
 };
 
 struct lake_serve_stats {

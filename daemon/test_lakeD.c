@@ -52,7 +52,22 @@ struct tchan {
 
 #define tchan_of(ch)	((struct tchan *)((char *)(ch) - offsetof(struct tchan, chan)))
 
+static pthread_mutex_t t_complete_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int t_complete_locked(struct lake_chan *ch, struct lake_completion *done, unsigned int n);
+
+/* Several serving threads report at once. */
 static int t_complete(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
+{
+	int rc;
+
+	pthread_mutex_lock(&t_complete_lock);
+	rc = t_complete_locked(ch, done, n);
+	pthread_mutex_unlock(&t_complete_lock);
+	return rc;
+}
+
+static int t_complete_locked(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
 {
 	struct tchan *t = tchan_of(ch);
 	unsigned int i;
@@ -97,8 +112,11 @@ static struct tchan *tchan_new(__u32 nslots, __u64 arena_size)
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(lake_ring_layout(nslots, arena_size, &t->layout), 0);
 	t->size = t->layout.map_size;
-	t->mem = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* A page nobody may touch right after the arena: reading past it faults. */
+	t->mem = mmap(NULL, t->size + 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
 	ck_assert(t->mem != MAP_FAILED);
+	ck_assert_int_eq(mprotect((__u8 *)t->mem + t->size, 4096, PROT_NONE), 0);
 	ck_assert_int_eq(lake_ring_init(&t->chan.ring, t->mem, t->size, &t->layout, why,
 					sizeof(why)), 0);
 	t->chan.name = "test ring";
@@ -108,7 +126,7 @@ static struct tchan *tchan_new(__u32 nslots, __u64 arena_size)
 
 static void tchan_free(struct tchan *t)
 {
-	munmap(t->mem, t->size);
+	munmap(t->mem, t->size + 4096);
 	free(t);
 }
 
@@ -969,6 +987,396 @@ START_TEST(test_log_levels)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Several serving threads (the kernel channel's)                           */
+
+static double t_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* What the double saw, in order, across serving threads. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen[64][32];
+static unsigned int nseen;
+static unsigned int block_ms;	/* cuCtxSynchronize sleeps this long */
+
+static void see(const char *what)
+{
+	pthread_mutex_lock(&seen_lock);
+	if (nseen < 64)
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s", what);
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static int seen_at(const char *what)
+{
+	unsigned int i;
+
+	for (i = 0; i < nseen; i++)
+		if (!strcmp(seen[i], what))
+			return (int)i;
+	return -1;
+}
+
+static void blocking_hook(const struct lake_fake_record *r)
+{
+	char what[32];
+
+	if (!strcmp(r->name, "cuCtxSynchronize")) {
+		see("sync start");
+		usleep(block_ms * 1000);
+		see("sync end");
+	} else if (!strcmp(r->name, "cuMemsetD8Async")) {
+		snprintf(what, sizeof(what), "memset %llu", (unsigned long long)r->scalar[2]);
+		see(what);
+	}
+}
+
+struct t_server {
+	struct tchan *t;
+	struct lake_srv_conn *c;
+	unsigned int threads;
+	atomic_int stop;
+	struct lake_serve_stats st;
+	int rc;
+	pthread_t th;
+};
+
+static int t_wait_poll(struct tchan *t)
+{
+	(void)t;
+	usleep(200);
+	return LAKE_CHAN_AGAIN;
+}
+
+static void *t_server_main(void *arg)
+{
+	struct t_server *s = arg;
+	struct lake_serve_opts o = { .spin_us = 50, .stop = &s->stop, .threads = s->threads };
+
+	s->rc = lake_serve(&s->t->chan, s->c, &o, &s->st);
+	return NULL;
+}
+
+static void t_server_start(struct t_server *s, struct tchan *t, unsigned int threads)
+{
+	memset(s, 0, sizeof(*s));
+	s->t = t;
+	s->threads = threads;
+	t->chan.lazy_reports = true;	/* as the kernel's channel */
+	t->on_wait = t_wait_poll;
+	s->c = tconn(t);
+	ck_assert_int_eq(pthread_create(&s->th, NULL, t_server_main, s), 0);
+}
+
+static void t_server_stop(struct t_server *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->th, NULL);
+	ck_assert_int_eq(s->rc, 0);
+	lake_srv_conn_free(s->c);
+}
+
+static bool t_done(struct tchan *t, __u32 idx, __u32 seq)
+{
+	return __atomic_load_n(&tslot(t, idx)->done_seq, __ATOMIC_ACQUIRE) == seq;
+}
+
+static double t_wait_done(struct tchan *t, __u32 idx, __u32 seq, double t0, int ms)
+{
+	while (!t_done(t, idx, seq) && t_ms() - t0 < ms)
+		usleep(100);
+	return t_done(t, idx, seq) ? t_ms() - t0 : -1;
+}
+
+static __u32 t_client_cmd(struct tchan *t, __u32 idx, __u32 api, __u32 flags, __u32 client,
+			  __u32 args_len)
+{
+	__u32 seq = tcmd(t, idx, api, flags, args_len);
+
+	tslot(t, idx)->client = client;
+	return seq;
+}
+
+/* One caller's blocking synchronize does not hold up the others. */
+START_TEST(test_pool_blocking_call_does_not_stall)
+{
+	struct tchan *t = tchan_new(16, 1 << 16);
+	__u32 s0, s1, s2;
+	struct t_server srv;
+	double t0, d1, d2, d0;
+
+	block_ms = 400;
+	nseen = 0;
+	lake_fake_hook = blocking_hook;
+	t_server_start(&srv, t, 4);
+	s0 = t_client_cmd(t, 0, LAKE_API_cuCtxSynchronize, 0, 1, sizeof(struct lake_args_cuCtxSynchronize));
+	tqueue(t, 0);
+	tpublish(t);
+	t0 = t_ms();
+	while (seen_at("sync start") < 0 && t_ms() - t0 < 2000)
+		usleep(100);
+	ck_assert_int_ge(seen_at("sync start"), 0);
+	s1 = tnop(t, 1, 0, 0xAB);
+	tslot(t, 1)->client = 2;
+	s2 = t_client_cmd(t, 2, LAKE_API_cuDriverGetVersion, 0, 3,
+			  sizeof(struct lake_args_cuDriverGetVersion));
+	tslot(t, 2)->present = 1;
+	tqueue(t, 1);
+	tqueue(t, 2);
+	tpublish(t);
+	d1 = t_wait_done(t, 1, s1, t0, 2000);
+	d2 = t_wait_done(t, 2, s2, t0, 2000);
+	d0 = t_wait_done(t, 0, s0, t0, 3000);
+	fprintf(stderr, "blocking synchronize: others done after %.1f / %.1f ms, it after %.1f ms\n",
+		d1, d2, d0);
+	ck_assert_msg(d1 >= 0 && d1 < 200, "a null call waited %.1f ms behind a synchronize", d1);
+	ck_assert_msg(d2 >= 0 && d2 < 200, "a query waited %.1f ms behind a synchronize", d2);
+	ck_assert_msg(d0 >= 300, "the synchronize took %.1f ms", d0);
+	check_nop_reply(t, 1, 0xAB);
+	ck_assert_int_eq(tslot(t, 2)->result, 0);
+	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	t_server_stop(&srv);
+	/* Every completion reported once. */
+	ck_assert_uint_eq(t->nlog, 3);
+	lake_fake_hook = NULL;
+	tchan_free(t);
+}
+END_TEST
+
+/* A calling thread's commands run in order, one at a time, even when its
+ * synchronize is still running (an abandoned call); others go on. */
+START_TEST(test_pool_order_per_calling_thread)
+{
+	struct tchan *t = tchan_new(16, 1 << 16);
+	__u32 seqs[5], i, clients[5] = { 1, 1, 1, 2, 2 };
+	struct t_server srv;
+	double t0;
+
+	block_ms = 300;
+	nseen = 0;
+	lake_fake_hook = blocking_hook;
+	t_server_start(&srv, t, 4);
+	ck_assert_int_eq(lake_srv_range_add(srv.c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	seqs[0] = t_client_cmd(t, 0, LAKE_API_cuCtxSynchronize, 0, 1,
+			       sizeof(struct lake_args_cuCtxSynchronize));
+	for (i = 1; i < 5; i++) {
+		struct lake_args_cuMemsetD8Async *a;
+
+		seqs[i] = t_client_cmd(t, i, LAKE_API_cuMemsetD8Async, LAKE_MSG_ASYNC, clients[i],
+				       sizeof(*a));
+		a = (void *)((__u8 *)tslot(t, i) + LAKE_ARGS_OFFSET);
+		a->dstDevice = 0x100000;
+		a->N = i;	/* tells them apart in the double */
+	}
+	for (i = 0; i < 5; i++)
+		tqueue(t, i);
+	tpublish(t);
+	t0 = t_ms();
+	for (i = 0; i < 5; i++)
+		ck_assert(t_wait_done(t, i, seqs[i], t0, 3000) >= 0);
+	t_server_stop(&srv);
+	for (i = 0; i < nseen; i++)
+		fprintf(stderr, "  %u: %s\n", i, seen[i]);
+	/* Client 2's went on during the synchronize... */
+	ck_assert_int_lt(seen_at("memset 3"), seen_at("sync end"));
+	ck_assert_int_lt(seen_at("memset 3"), seen_at("memset 4"));
+	/* ...client 1's waited for it, and kept their order. */
+	ck_assert_int_gt(seen_at("memset 1"), seen_at("sync end"));
+	ck_assert_int_gt(seen_at("memset 2"), seen_at("memset 1"));
+	lake_fake_hook = NULL;
+	tchan_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* A client that rewrites what it sent while lakeD works on it              */
+
+static struct tchan *toctou_t;
+static __u8 toctou_pattern[64];
+static int toctou_checked;
+
+/* In the vendor: the client flips its image's only byte to a non-NUL (the
+ * arena ends right after it), then the vendor parses what it was given. */
+static void image_hook(const struct lake_fake_record *r)
+{
+	__u8 *last = toctou_t->chan.ring.arena + toctou_t->chan.ring.arena_size - 1;
+
+	if (strcmp(r->name, "cuModuleLoadData"))
+		return;
+	*last = 'A';
+	ck_assert_ptr_ne(r->ptr[1], last);	/* not the client's memory... */
+	ck_assert_uint_eq(strlen(r->ptr[1]), 0);	/* ...and what was checked */
+	toctou_checked++;
+}
+
+START_TEST(test_image_copied_before_use)
+{
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_args_cuModuleLoadData *a;
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	__u32 seq;
+
+	toctou_t = t;
+	toctou_checked = 0;
+	lake_fake_hook = image_hook;
+	/* A one-byte PTX image ("\0") in the arena's very last byte. */
+	t->chan.ring.arena[t->chan.ring.arena_size - 1] = 0;
+	seq = tcmd(t, 0, LAKE_API_cuModuleLoadData, 0, sizeof(*a));
+	a = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+	a->image.where = LAKE_BUF_ARENA;
+	a->image.off = t->chan.ring.arena_size - 1;
+	a->image.len = 1;
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
+	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	ck_assert_int_eq(toctou_checked, 1);
+	/* Mutated before the check: refused, never parsed. */
+	seq = tcmd(t, 0, LAKE_API_cuModuleLoadData, 0, sizeof(*a));
+	a->image.where = LAKE_BUF_ARENA;
+	a->image.off = t->chan.ring.arena_size - 1;
+	a->image.len = 1;
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_int_eq(tslot(t, 0)->result, CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(toctou_checked, 1);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* In the vendor: the client rewrites the staged bytes and the byte count. */
+static void slot_hook(const struct lake_fake_record *r)
+{
+	struct lake_msg_hdr *h = tslot(toctou_t, 0);
+	struct lake_args_cuMemcpyHtoD *a = (void *)((__u8 *)h + LAKE_ARGS_OFFSET);
+
+	if (strcmp(r->name, "cuMemcpyHtoD"))
+		return;
+	memset((__u8 *)h + a->srcHost.off, 0xEE, 64);
+	a->ByteCount = 1 << 20;
+	h->args_len = 16;
+	ck_assert_int_eq(memcmp(r->ptr[1], toctou_pattern, 64), 0);	/* what was checked */
+	ck_assert_uint_eq(r->scalar[2], 64);
+	toctou_checked++;
+}
+
+START_TEST(test_slot_copied_before_use)
+{
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_args_cuMemcpyHtoD *a;
+	struct lake_srv_conn *c = tconn(t);
+	struct lake_serve_stats st;
+	unsigned int i;
+	__u32 seq;
+
+	toctou_t = t;
+	toctou_checked = 0;
+	lake_fake_hook = slot_hook;
+	ck_assert_int_eq(lake_srv_range_add(c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	seq = tcmd(t, 0, LAKE_API_cuMemcpyHtoD, 0, sizeof(*a) + 64);
+	a = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+	a->dstDevice = 0x100000;
+	a->srcHost.where = LAKE_BUF_SLOT;
+	a->srcHost.off = LAKE_ARGS_OFFSET + sizeof(*a);
+	a->srcHost.len = 64;
+	a->ByteCount = 64;
+	for (i = 0; i < 64; i++)
+		toctou_pattern[i] = (__u8)(i * 3 + 1);
+	memcpy((__u8 *)tslot(t, 0) + a->srcHost.off, toctou_pattern, 64);
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
+	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	ck_assert_int_eq(toctou_checked, 1);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Per-thread state: bounded, O(1); children die with their parent          */
+
+static int raw_call(struct lake_srv_conn *c, __u8 *slot, __u32 api, __u32 flags, __u32 client,
+		    const void *args, __u32 len)
+{
+	struct lake_msg_hdr *h = (struct lake_msg_hdr *)slot;
+
+	memset(h, 0, sizeof(*h));
+	h->api = api;
+	h->flags = flags;
+	h->client = client;
+	h->args_len = len;
+	memcpy(slot + LAKE_ARGS_OFFSET, args, len);
+	lake_srv_process(c, slot);
+	return h->result;
+}
+
+START_TEST(test_thread_states_bounded)
+{
+	static __u8 slot[LAKE_SLOT_SIZE] __attribute__((aligned(64)));
+	struct lake_args_cuMemsetD8Async bad = { .dstDevice = 0xBAD000, .N = 16 };
+	struct lake_args_cuCtxSynchronize sync = { 0 };
+	struct lake_srv_conn *c = lake_srv_conn_new(&lake_fake_vendors, NULL, 0);
+	struct lake_srv_conn_stats st;
+	struct lake_nop gone = { 0 };
+	__u32 i, n = 100000;
+
+	ck_assert_ptr_nonnull(c);
+	for (i = 1; i <= n; i++)	/* each calling thread gets a deferred error */
+		ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuMemsetD8Async, LAKE_MSG_ASYNC, i,
+					  &bad, sizeof(bad)), CUDA_ERROR_INVALID_VALUE);
+	lake_srv_conn_stats(c, &st);
+	ck_assert_uint_eq(st.threads, LAKE_SRV_DEFAULT_MAX_THREADS);
+	ck_assert_uint_eq(st.threads_evicted, n - LAKE_SRV_DEFAULT_MAX_THREADS);
+	ck_assert_uint_eq(st.deferred_dropped, n - LAKE_SRV_DEFAULT_MAX_THREADS);
+	/* The newest keep theirs; the oldest lost theirs (and said so above). */
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n, &sync, sizeof(sync)),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n, &sync, sizeof(sync)), 0);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, 1, &sync, sizeof(sync)), 0);
+	/* A thread that says it is gone leaves nothing behind. */
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_NOP, LAKE_MSG_THREAD_GONE, n - 1, &gone,
+				  sizeof(gone)), 0);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n - 1, &sync, sizeof(sync)), 0);
+	lake_srv_conn_stats(c, &st);
+	ck_assert_uint_eq(st.threads, LAKE_SRV_DEFAULT_MAX_THREADS - 2);
+	lake_srv_conn_free(c);
+}
+END_TEST
+
+START_TEST(test_children_die_with_parent)
+{
+	struct lake_srv_conn *c = lake_srv_conn_new(&lake_fake_vendors, NULL, 0);
+	__u64 mod, tok;
+	__u32 i;
+
+	ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUmodule, (void *)0x1000, 0, true, &mod), 0);
+	for (i = 0; i < 20000; i++)
+		ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUfunction,
+						     (void *)(uintptr_t)(0x100000 + i), mod, false,
+						     &tok), 0);
+	ck_assert_int_eq(lake_srv_range_add(c, LAKE_RT_CUdeviceptr, 0x9000000, 64, mod, false), 0);
+	ck_assert_uint_eq(lake_srv_res_count(c, LAKE_RT_CUfunction), 20000);
+	ck_assert_int_eq(lake_srv_range_check(c, 0x9000000, 64), 0);
+	lake_srv_handle_del(c, mod);
+	ck_assert_uint_eq(lake_srv_res_count(c, LAKE_RT_NONE), 0);
+	ck_assert_int_ne(lake_srv_range_check(c, 0x9000000, 1), 0);
+	lake_srv_conn_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 
 static Suite *lakeD_suite(void)
 {
@@ -988,6 +1396,12 @@ static Suite *lakeD_suite(void)
 	tcase_add_test(serve, test_serve_stop_and_errors);
 	tcase_add_test(serve, test_serve_spins_before_sleeping);
 	tcase_add_test(serve, test_serve_spin_catches_command);
+	tcase_add_test(serve, test_pool_blocking_call_does_not_stall);
+	tcase_add_test(serve, test_pool_order_per_calling_thread);
+	tcase_add_test(serve, test_image_copied_before_use);
+	tcase_add_test(serve, test_slot_copied_before_use);
+	tcase_add_test(serve, test_thread_states_bounded);
+	tcase_add_test(serve, test_children_die_with_parent);
 	tcase_add_test(ring, test_ring_layouts);
 	tcase_add_test(stubs, test_stubs_through_ring);
 	tcase_add_test(config, test_config_defaults_and_file);
