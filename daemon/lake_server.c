@@ -110,6 +110,11 @@ struct lake_srv_call {
 static _Thread_local struct lake_srv_call lake_cur;
 static _Thread_local __u8 lake_scratch[LAKE_SLOT_SIZE] __attribute__((aligned(64)));
 
+__u64 lake_srv_total_gpu_bytes(void)
+{
+	return __atomic_load_n(&lake_total_gpu_bytes, __ATOMIC_RELAXED);
+}
+
 void lake_srv_set_limits(const struct lake_srv_limits *l)
 {
 	lake_limits = *l;
@@ -126,6 +131,8 @@ void lake_srv_thread_bound(void *ctx)
 	lake_thread_ctx = ctx;
 	lake_thread_ctx_known = true;
 }
+
+static bool lake_dies_with_ancestor(struct lake_srv_conn *c, struct lake_res *r);
 
 static void lake_lock(struct lake_srv_conn *c)
 {
@@ -1243,10 +1250,12 @@ void lake_srv_conn_stats(struct lake_srv_conn *c, struct lake_srv_conn_stats *st
 	for (i = 0; i < c->nres; i++) {
 		if (c->res[i].type == LAKE_RT_NONE)
 			continue;
-		if (c->res[i].kind == LAKE_RES_REF)
+		if (c->res[i].kind == LAKE_RES_REF) {
 			st->refs += c->res[i].refs;
-		else
+		} else {
 			st->resources++;
+			st->owned += c->res[i].owned && !lake_dies_with_ancestor(c, &c->res[i]);
+		}
 	}
 	st->gpu_bytes = c->gpu_bytes;
 	st->threads = c->ts_n;

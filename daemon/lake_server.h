@@ -61,6 +61,8 @@ struct lake_srv_limits {
 #define LAKE_SRV_DEFAULT_MAX_THREADS	1024u
 
 void lake_srv_set_limits(const struct lake_srv_limits *l);
+/* Device memory all connections of this process hold now. */
+__u64 lake_srv_total_gpu_bytes(void);
 
 /*
  * How lakeD makes a calling thread's current context current on the
@@ -88,6 +90,7 @@ void lake_srv_conn_free(struct lake_srv_conn *c);
 
 struct lake_srv_conn_stats {
 	unsigned int resources;		/* live handles and ranges */
+	unsigned int owned;		/* ...of which the client made (freed when it goes) */
 	unsigned int refs;		/* counted references held */
 	__u64 gpu_bytes;		/* device memory allocated */
 	unsigned int threads;		/* calling threads with state */

@@ -734,7 +734,7 @@ START_TEST(test_gpu_real_vendor)
 	size_t i;
 
 	lake_vendor_load(&v);
-	if (!lake_vendor_gpu_init(&v)) {
+	if (!lake_vendor_gpu_init(&v, true)) {
 		fprintf(stderr, "test_lakeD: no usable GPU here: the real-libcuda case is skipped\n");
 		gpu_skipped = true;
 		return;

@@ -118,6 +118,19 @@ struct lake_uhello_reply {
 	char reason[LAKE_UREPLY_REASON];	/* NUL-terminated */
 };
 
+/*
+ * Instead of a hello, a connection may ask for lakeD's status (lakeD
+ * --status): lakeD answers one message of text (NUL-terminated) and closes.
+ * Root sees every user's row; others see the totals and their own.
+ */
+#define LAKE_USTATUS_MAGIC	0x4c414b53u	/* "LAKS" */
+#define LAKE_USTATUS_MAX	65536
+
+struct lake_ustatus_req {
+	__u32 magic;		/* LAKE_USTATUS_MAGIC */
+	__u32 reserved;		/* zero */
+};
+
 /* ---- the standard layout ---- */
 
 static inline __u64 lake_uring_align(__u64 v, __u64 a)
