@@ -162,16 +162,48 @@ void td_start(struct td *d, const char *name, bool verify)
 	setenv("LAKE_SOCKET", d->sock, 1);
 }
 
+/* Is @pid stopped (state T)? */
+static bool td_stopped(pid_t pid)
+{
+	char path[64], *s, *p;
+	bool t = true;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	s = slurp(path);
+	if (s && (p = strrchr(s, ')')))
+		t = p[2] == 'T' || p[2] == 't';
+	free(s);
+	return t;
+}
+
+void td_signal(struct td *d, int sig)
+{
+	pid_t w[64];
+	int n, i;
+
+	/* lakeD is its supervisor and the workers serving the clients: freezing
+	 * or killing "lakeD" is all of them (SIGTERM: the supervisor stops them). */
+	n = sig == SIGTERM ? 0 : child_pids(d->pid, NULL, w, 64);
+	for (i = 0; i < n; i++)
+		kill(w[i], sig);
+	kill(d->pid, sig);
+	if (sig == SIGSTOP) {
+		/* kill() returns before every thread has stopped: a spinning
+		 * serve loop could still take a command or two. */
+		for (i = 0; i < n; i++)
+			while (!td_stopped(w[i]))
+				usleep(1000);
+	}
+}
+
 void td_stop(struct td *d, int sig)
 {
 	int st;
 
 	if (d->pid <= 0)
 		return;
-	kill(d->pid, sig);
+	td_signal(d, sig);
 	if (sig == SIGSTOP) {
-		/* kill() returns before every thread has stopped: a spinning
-		 * serve loop could still take a command or two. */
 		while (waitpid(d->pid, &st, WUNTRACED) == d->pid && !WIFSTOPPED(st))
 			;
 		return;

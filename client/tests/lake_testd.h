@@ -32,6 +32,8 @@ void td_start_args(struct td *d, const char *sock, const char *log, const char *
 void td_start_at(struct td *d, const char *sock, const char *log, bool verify);
 /* ... on TMPDIR/NAME-PID.sock, and points LAKE_SOCKET there. */
 void td_start(struct td *d, const char *name, bool verify);
+/* Signals lakeD: SIGSTOP, SIGCONT and SIGKILL go to its workers too. */
+void td_signal(struct td *d, int sig);
 void td_stop(struct td *d, int sig);
 
 void capture_stderr(char *path, size_t n, const char *name);	/* stderr to a file */

@@ -545,6 +545,46 @@ static void deferred(struct board *b)
 	CHECK_CU(cuStreamDestroy(s), CUDA_SUCCESS);
 }
 
+static void *short_lived(void *arg)
+{
+	CUdeviceptr bad = LAKE_FAKE_DEV_BASE + 0x20000;
+
+	(void)arg;
+	/* A deferred error nobody collects; then the thread ends. */
+	CHECK_CU(cuMemsetD8Async(bad, 0, 16, NULL), CUDA_SUCCESS);
+	return NULL;
+}
+
+static void many_threads_exit(struct board *b)
+{
+	pthread_t th;
+	int i;
+
+	(void)b;
+	CHECK(lake_null_call() == 0, "not served");
+	for (i = 0; i < 2000; i++) {
+		pthread_create(&th, NULL, short_lived, NULL);
+		pthread_join(th, NULL);
+	}
+	CHECK(lake_null_call() == 0, "not served after the threads");
+}
+
+/* A thread that exits takes its state in lakeD with it. */
+START_TEST(test_thread_exit_forgotten)
+{
+	char e[200];
+	struct td d;
+
+	start(&d, "texit", NULL);
+	errfile(e, sizeof(e), "texit");
+	client_done(client(getuid(), e, many_threads_exit, NULL), e, "the threads");
+	ck_assert(wait_has(d.log, ") gone: served", 3000));
+	ck_assert_msg(wait_has(d.log, "references, 0 threads with state (0 evicted", 100),
+		      "lakeD kept the state of threads that exited (see %s)", d.log);
+	td_stop(&d, SIGTERM);
+}
+END_TEST
+
 START_TEST(test_deferred_error_keeps_outputs)
 {
 	char e[200];
@@ -1042,6 +1082,7 @@ static Suite *tenants_suite(void)
 	tcase_add_test(ctx, test_context_children_die_with_it);
 	tcase_add_test(ctx, test_current_context_per_thread);
 	tcase_add_test(ctx, test_deferred_error_keeps_outputs);
+	tcase_add_test(ctx, test_thread_exit_forgotten);
 	tcase_set_timeout(hostile, 120);
 	tcase_add_test(hostile, test_many_calling_threads);
 	tcase_add_test(hostile, test_client_rewrites_image_and_slot);
