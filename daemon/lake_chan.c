@@ -256,14 +256,21 @@ dead:
 /* Several serving threads                                                  */
 
 /*
- * The reader role passes between the threads.  The reader consumes the
- * queue; it runs async commands (and null calls) itself, in queue order.
- * Before it runs a synchronous command -- one that may block, as a
- * synchronize does -- it hands the reader role to another thread, so the
- * queue keeps moving while this command runs.  Commands of a calling thread
- * (the header's client field) whose previous command is still running on a
- * serving thread go to that thread, which runs them after it, in order.
+ * One thread at a time holds the reader role: it consumes the queue and runs
+ * every command itself, in queue order, as the single loop does -- no thread
+ * switch on the fast path.  When a synchronous command (one that may block,
+ * as a synchronize does) has run for LAKE_POOL_STEAL_NS with commands waiting
+ * behind it, a follower takes the reader role over and goes on with the
+ * queue; the blocked thread finishes its command (and whatever of the same
+ * calling thread was queued behind it, in order) and becomes a follower.
+ * One follower, the watchdog, looks every LAKE_POOL_STEAL_NS while the
+ * channel is busy (every 100 ms when it is idle); the others sleep.  So a
+ * blocking call holds up other callers for about that long, not for as long
+ * as it blocks, and nothing spins but the reader.
  */
+#define LAKE_POOL_STEAL_NS	(1000ull * 1000)	/* 1 ms */
+#define LAKE_POOL_IDLE_NS	(100ull * 1000 * 1000)
+
 struct lake_pool_thread {
 	struct lake_pool *pool;
 	unsigned int i;
@@ -282,14 +289,16 @@ struct lake_pool {
 	struct lake_pool_thread *t;
 	pthread_mutex_t lock;		/* busy/client/queues, the lazy batch, stats */
 	int reader;			/* the thread holding the reader role, -1: none (atomic) */
-	__u32 role_seq;			/* futex: bumped when the role is given up */
-	int standby;			/* a follower spins for the role (atomic) */
+	__u32 role_seq;			/* futex: bumped when the role changes hands */
+	int watchdog;			/* a follower watches the reader (atomic) */
+	__u64 cmd_seq;			/* bumped as the reader starts a synchronous command */
+	int in_cmd;			/* ...and set while it runs (atomic) */
 	int stop;			/* atomic: every thread returns */
 	int ret;
-	__u32 head;			/* the reader's queue position */
-	__u64 last;			/* when the reader ran its last command */
+	__u32 head;			/* the queue position (the reader's) */
+	__u64 last;			/* when the reader ran its last command (atomic) */
 	struct lake_completion *lazy;	/* unreported completions (lazy_reports) */
-	unsigned int nlazy;
+	unsigned int nlazy;		/* (written under lock, peeked at without) */
 	bool reader_sleeping;		/* the reader is in wait(): nobody reports the batch */
 	struct lake_serve_stats st;
 };
@@ -324,17 +333,19 @@ static void lake_pool_flush(struct lake_pool *p, bool force)
 	unsigned int n;
 	int rc;
 
+	if (!__atomic_load_n(&p->nlazy, __ATOMIC_RELAXED))
+		return;	/* (a stale look only delays a report to the next look) */
 	pthread_mutex_lock(&p->lock);
 	n = p->nlazy;
 	if (!n || (!force && n < ch->ring.nslots / 4 &&
-		   lake_now_ns() - p->last < LAKE_LAZY_REPORT_NS)) {
+		   lake_now_ns() - __atomic_load_n(&p->last, __ATOMIC_RELAXED) < LAKE_LAZY_REPORT_NS)) {
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
 	batch = malloc(n * sizeof(*batch));
 	if (batch)
 		memcpy(batch, p->lazy, n * sizeof(*batch));
-	p->nlazy = 0;
+	__atomic_store_n(&p->nlazy, 0, __ATOMIC_RELAXED);
 	p->st.completes++;
 	pthread_mutex_unlock(&p->lock);
 	rc = batch ? ch->ops->complete(ch, batch, n) : -ENOMEM;
@@ -345,20 +356,20 @@ static void lake_pool_flush(struct lake_pool *p, bool force)
 	}
 }
 
-/* Runs slot @idx on thread @t and reports it (at once if its caller waits). */
-static void lake_pool_run(struct lake_pool *p, struct lake_pool_thread *t, __u32 idx)
+/* Runs slot @idx and reports it (at once if its caller waits). */
+static void lake_pool_run(struct lake_pool *p, __u32 idx)
 {
 	struct lake_completion done;
 	bool now = lake_run_one(p->ch, p->conn, idx, &done);
 	int rc;
 
-	(void)t;
 	pthread_mutex_lock(&p->lock);
 	p->st.commands++;
 	/* Batched while a reader is up to report the batch; else now. */
 	if (!now && p->ch->lazy_reports && !p->reader_sleeping &&
 	    __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) >= 0) {
-		p->lazy[p->nlazy++] = done;	/* at most one per slot: nslots entries */
+		p->lazy[p->nlazy] = done;	/* at most one per slot: nslots entries */
+		__atomic_store_n(&p->nlazy, p->nlazy + 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
@@ -382,53 +393,58 @@ static struct lake_pool_thread *lake_pool_busy_with(struct lake_pool *p, __u32 c
 	return NULL;
 }
 
-/* Gives the reader role up and lets a follower take it. */
-static void lake_pool_release_role(struct lake_pool *p)
-{
-	__atomic_store_n(&p->reader, -1, __ATOMIC_RELEASE);
-	__atomic_add_fetch(&p->role_seq, 1, __ATOMIC_SEQ_CST);
-	if (!__atomic_load_n(&p->standby, __ATOMIC_SEQ_CST))
-		lake_pool_wake(p, 1);
-}
-
-/* Runs a synchronous command on @t after giving the reader role up, then
- * what queued up behind it for the same calling thread. */
-static void lake_pool_run_blocking(struct lake_pool *p, struct lake_pool_thread *t, __u32 idx)
+/*
+ * Runs a synchronous command on @t, which holds the reader role unless it
+ * is taken over meanwhile; then what queued up behind it for the same
+ * calling thread.  Returns whether @t still holds the role.
+ */
+static bool lake_pool_run_sync(struct lake_pool *p, struct lake_pool_thread *t, __u32 idx,
+			       __u32 client)
 {
 	const __u32 n = p->ch->ring.nslots;
 
-	lake_pool_release_role(p);
-	lake_pool_run(p, t, idx);
+	bool still;
+
+	/* in_cmd and the role change hands under the lock (see lake_pool_follow). */
 	pthread_mutex_lock(&p->lock);
+	t->busy = true;
+	t->client = client;
+	p->cmd_seq++;
+	__atomic_store_n(&p->in_cmd, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->lock);
+	lake_pool_run(p, idx);
+	pthread_mutex_lock(&p->lock);
+	__atomic_store_n(&p->in_cmd, 0, __ATOMIC_RELEASE);
+	still = __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) == (int)t->i;
 	while (t->qhead != t->qtail) {
 		idx = t->queue[t->qhead++ % n];
 		pthread_mutex_unlock(&p->lock);
-		lake_pool_run(p, t, idx);
+		lake_pool_run(p, idx);
 		pthread_mutex_lock(&p->lock);
 	}
 	t->busy = false;
 	pthread_mutex_unlock(&p->lock);
+	return still;
 }
 
-/* The reader: consumes the queue until it gives the role up. */
+/* The reader: consumes the queue until a stop or until the role is taken. */
 static void lake_pool_read(struct lake_pool *p, struct lake_pool_thread *t)
 {
 	struct lake_chan *ch = p->ch;
 	struct lake_ring *r = &ch->ring;
 	const __u64 spin_ns = (__u64)p->opts->spin_us * 1000u;
-	__u32 head = p->head;
 	int rc;
 
 	for (;;) {
-		__u32 tail;
+		__u32 tail, head = p->head;
 
 		if (lake_pool_stopped(p)) {
 			lake_pool_fail(p, 0);
-			break;
+			return;
 		}
 		tail = __atomic_load_n(&r->ctrl->sq_tail, __ATOMIC_ACQUIRE);
 		if (tail == head) {
-			if (spin_ns && lake_now_ns() - p->last < spin_ns) {
+			if (spin_ns && lake_now_ns() - __atomic_load_n(&p->last, __ATOMIC_RELAXED) < spin_ns) {
 				lake_pool_flush(p, false);
 				lake_cpu_relax();
 				continue;
@@ -436,23 +452,21 @@ static void lake_pool_read(struct lake_pool *p, struct lake_pool_thread *t)
 			/* About to sleep: report everything first (nobody else will). */
 			pthread_mutex_lock(&p->lock);
 			p->reader_sleeping = true;
-			pthread_mutex_unlock(&p->lock);
-			lake_pool_flush(p, true);
-			pthread_mutex_lock(&p->lock);
 			p->st.waits++;
 			pthread_mutex_unlock(&p->lock);
+			lake_pool_flush(p, true);
 			rc = ch->ops->wait(ch);
 			pthread_mutex_lock(&p->lock);
 			p->reader_sleeping = false;
 			pthread_mutex_unlock(&p->lock);
 			if (rc == LAKE_CHAN_STOP) {
 				lake_pool_fail(p, 0);
-				break;
+				return;
 			}
 			if (rc < 0) {
 				lake_err("%s: waiting for commands failed: %s", ch->name, strerror(-rc));
 				lake_pool_fail(p, rc);
-				break;
+				return;
 			}
 			continue;
 		}
@@ -461,7 +475,7 @@ static void lake_pool_read(struct lake_pool *p, struct lake_pool_thread *t)
 				 "(head %u, tail %u): ring corrupted", ch->name, tail - head,
 				 r->nslots, head, tail);
 			lake_pool_fail(p, -EPROTO);
-			break;
+			return;
 		}
 		while (head != tail) {
 			__u32 idx = __atomic_load_n(&r->sq[head % r->nslots], __ATOMIC_RELAXED);
@@ -494,55 +508,73 @@ static void lake_pool_read(struct lake_pool *p, struct lake_pool_thread *t)
 				pthread_mutex_unlock(&p->lock);
 				continue;
 			}
+			pthread_mutex_unlock(&p->lock);
 			if ((flags & LAKE_MSG_ASYNC) || api == LAKE_API_NOP) {
-				pthread_mutex_unlock(&p->lock);
-				lake_pool_run(p, t, idx);	/* in queue order, never blocks */
+				lake_pool_run(p, idx);	/* in queue order, never blocks */
 				continue;
 			}
-			t->busy = true;
-			t->client = client;
-			pthread_mutex_unlock(&p->lock);
+			/* May block: what is consumed so far is published first, so
+			 * that a follower can take over from here. */
 			__atomic_store_n(&r->ctrl->sq_head, head, __ATOMIC_RELEASE);
-			p->last = lake_now_ns();
-			lake_pool_run_blocking(p, t, idx);
-			return;
+			if (!lake_pool_run_sync(p, t, idx, client))
+				return;	/* taken over while it ran */
 		}
 		__atomic_store_n(&r->ctrl->sq_head, head, __ATOMIC_RELEASE);
-		p->last = lake_now_ns();
+		__atomic_store_n(&p->last, lake_now_ns(), __ATOMIC_RELAXED);
 		lake_pool_flush(p, false);
 	}
 }
 
-/* A follower: waits until the reader role is free (or a stop). */
-static void lake_pool_follow(struct lake_pool *p)
+/*
+ * A follower sleeps until the reader role is free.  The watchdog among them
+ * wakes every LAKE_POOL_STEAL_NS while the channel is busy and takes the role
+ * over from a reader that has been in the same synchronous command since its
+ * last look, with commands waiting behind it.  Returns whether it now holds
+ * the role.
+ */
+static bool lake_pool_follow(struct lake_pool *p, struct lake_pool_thread *t)
 {
-	const __u64 spin_ns = (__u64)p->opts->spin_us * 1000u;
 	__u32 seq = __atomic_load_n(&p->role_seq, __ATOMIC_SEQ_CST);
+	__u64 seen, wait_ns = LAKE_POOL_IDLE_NS;
+	bool watch = false, took = false;
 	int zero = 0;
 
 	if (__atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) < 0 || lake_pool_stopped(p))
-		return;
-	/* One follower stands by, spinning: handing the role over then
-	 * costs no system call. */
-	if (spin_ns && __atomic_compare_exchange_n(&p->standby, &zero, 1, false,
-						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-		__u64 start = lake_now_ns();
-
-		while (lake_now_ns() - start < spin_ns) {
-			if (__atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) < 0 || lake_pool_stopped(p)) {
-				__atomic_store_n(&p->standby, 0, __ATOMIC_SEQ_CST);
-				return;
-			}
-			lake_cpu_relax();
-		}
-		__atomic_store_n(&p->standby, 0, __ATOMIC_SEQ_CST);
-		seq = __atomic_load_n(&p->role_seq, __ATOMIC_SEQ_CST);
+		return false;
+	if (__atomic_compare_exchange_n(&p->watchdog, &zero, 1, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
+		watch = true;
+		if (lake_now_ns() - __atomic_load_n(&p->last, __ATOMIC_RELAXED) < LAKE_POOL_IDLE_NS ||
+		    __atomic_load_n(&p->in_cmd, __ATOMIC_ACQUIRE))
+			wait_ns = LAKE_POOL_STEAL_NS;
 	}
+	pthread_mutex_lock(&p->lock);
+	seen = p->cmd_seq;
+	pthread_mutex_unlock(&p->lock);
 	if (__atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) >= 0 && !lake_pool_stopped(p)) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+		struct timespec ts = {
+			.tv_sec = (time_t)(wait_ns / 1000000000ull),
+			.tv_nsec = (long)(wait_ns % 1000000000ull),
+		};
 
 		syscall(SYS_futex, &p->role_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
 	}
+	if (!watch)
+		return false;
+	/* Under the lock: the reader sets and clears in_cmd, and looks whether
+	 * it still holds the role, under it too. */
+	pthread_mutex_lock(&p->lock);
+	if (__atomic_load_n(&p->in_cmd, __ATOMIC_ACQUIRE) && p->cmd_seq == seen &&
+	    __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) >= 0 &&
+	    __atomic_load_n(&p->ch->ring.ctrl->sq_tail, __ATOMIC_ACQUIRE) != p->head) {
+		__atomic_store_n(&p->reader, (int)t->i, __ATOMIC_RELEASE);
+		took = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	__atomic_store_n(&p->watchdog, 0, __ATOMIC_RELEASE);
+	if (took)
+		__atomic_add_fetch(&p->role_seq, 1, __ATOMIC_SEQ_CST);
+	return took;
 }
 
 static void *lake_pool_main(void *arg)
@@ -551,13 +583,17 @@ static void *lake_pool_main(void *arg)
 	struct lake_pool *p = t->pool;
 
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-		int none = -1;
+		int me = -1;
 
-		if (__atomic_compare_exchange_n(&p->reader, &none, (int)t->i, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		if (__atomic_compare_exchange_n(&p->reader, &me, (int)t->i, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+		    lake_pool_follow(p, t)) {
 			lake_pool_read(p, t);
-		else
-			lake_pool_follow(p);
+			/* A stop, or taken over: let the role go if it is still ours. */
+			me = (int)t->i;
+			__atomic_compare_exchange_n(&p->reader, &me, -1, false, __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE);
+		}
 	}
 	return NULL;
 }

@@ -724,11 +724,11 @@ static struct lake_tstate *lake_ts_find(struct lake_srv_conn *c, __u32 client)
 	return NULL;
 }
 
-static void lake_ts_drop(struct lake_srv_conn *c, struct lake_tstate *t)
+static void lake_ts_drop(struct lake_srv_conn *c, struct lake_tstate *t, bool evicted)
 {
 	unsigned int i;
 
-	for (i = 0; i < LAKE_SRV_MAX_SPECS; i++)
+	for (i = 0; evicted && i < LAKE_SRV_MAX_SPECS; i++)
 		if (t->deferred[i])
 			c->deferred_dropped++;
 	lake_ts_unhash(c, t);
@@ -773,7 +773,7 @@ static struct lake_tstate *lake_ts_get(struct lake_srv_conn *c, __u32 client)
 			c->ts_free[i] = pow - 1 - i;
 	}
 	if (c->ts_n == c->ts_cap) {
-		lake_ts_drop(c, &c->ts[c->ts_oldest - 1]);
+		lake_ts_drop(c, &c->ts[c->ts_oldest - 1], true);
 		c->ts_evicted++;
 	}
 	t = &c->ts[c->ts_free[c->ts_cap - c->ts_n - 1]];
@@ -797,7 +797,7 @@ static void lake_ts_maybe_drop(struct lake_srv_conn *c, struct lake_tstate *t)
 	for (i = 0; i < LAKE_SRV_MAX_SPECS; i++)
 		if (t->deferred[i])
 			return;
-	lake_ts_drop(c, t);
+	lake_ts_drop(c, t, false);
 }
 
 static void lake_defer(struct lake_srv_conn *c, __u32 client, unsigned int spec, int error)
@@ -834,7 +834,7 @@ static void lake_thread_gone(struct lake_srv_conn *c, __u32 client)
 	lake_lock(c);
 	t = lake_ts_find(c, client);
 	if (t)
-		lake_ts_drop(c, t);
+		lake_ts_drop(c, t, false);	/* its errors went with it, as a thread's would */
 	lake_unlock(c);
 }
 
