@@ -40,6 +40,26 @@ grep -q FAILED "$out/lake.txt" "$out/direct.txt" && { grep FAILED "$out/lake.txt
 "$build/test/gpu/gpu_misuse" "$fatbin" >"$out/misuse.txt" 2>&1 || { fail=1; echo "FAILED: gpu_misuse"; }
 cat "$out/misuse.txt"
 
+# Tenants: another process of this user and (as root) of uid 65534 go after
+# this one's memory, contexts and primary-context reference, through a lakeD
+# any user may reach; then several serving threads per client.
+tdir=$(mktemp -d /tmp/lake-gpu-tenants.XXXXXX)
+chmod 0755 "$tdir"
+"$build/daemon/lakeD" -f --socket "$tdir/t.sock" --socket-mode 0666 --device /dev/lake-absent \
+	--client-threads 4 --log-level info >"$out/lakeD-tenants.log" 2>&1 &
+tdaemon=$!
+for _ in $(seq 100); do [ -S "$tdir/t.sock" ] && break; sleep 0.1; done
+LAKE_SOCKET=$tdir/t.sock "$build/test/gpu/gpu_tenants" "$fatbin" >"$out/tenants.txt" 2>&1 ||
+	{ fail=1; echo "FAILED: gpu_tenants"; }
+cat "$out/tenants.txt"
+LAKE_SOCKET=$tdir/t.sock "$build/test/gpu/gpu_tenants" --threads "$fatbin" >"$out/tenants-threads.txt" 2>&1 ||
+	{ fail=1; echo "FAILED: gpu_tenants --threads"; }
+cat "$out/tenants-threads.txt"
+"$build/daemon/lakeD" --status --socket "$tdir/t.sock" >"$out/lakeD-status.txt" 2>&1 || true
+kill $tdaemon 2>/dev/null
+wait $tdaemon 2>/dev/null || true
+rm -rf "$tdir"
+
 nvml_h=""
 for d in /usr/local/cuda/include /usr/include /usr/local/cuda/targets/x86_64-linux/include; do
 	[ -f "$d/nvml.h" ] && { nvml_h=$d; break; }
