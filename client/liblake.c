@@ -132,6 +132,8 @@ static __thread __u32 lake_tid __attribute__((tls_model("initial-exec")));
 static pthread_once_t lake_atfork_once = PTHREAD_ONCE_INIT;
 /* Set on a thread's first call: its destructor tells lakeD the thread is gone. */
 static pthread_key_t lake_thread_key;
+/* liblake's own call (not the program's): not in the statistics. */
+static __thread bool lake_own_call;
 static pthread_once_t lake_thread_key_once = PTHREAD_ONCE_INIT;
 
 #define LAKE_STAT_INC(f)	__atomic_fetch_add(&g.st.f, 1, __ATOMIC_RELAXED)
@@ -892,14 +894,16 @@ static int lake_u_submit(struct lake_transport *t, struct lake_call *call)
 	epoch = g.epoch;
 	pthread_mutex_unlock(&g.lock);
 
-	LAKE_STAT_INC(calls);
+	if (!lake_own_call)
+		LAKE_STAT_INC(calls);
 	/* Either lakeD sees the new tail before it sleeps, or we see it
 	 * sleeping (it sets the flag, fences, then looks at the tail). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&g.uctrl->daemon_sleeping, __ATOMIC_RELAXED))
 		lake_futex_wake(&g.ctrl->sq_tail, 1);
 	if (call->async) {
-		LAKE_STAT_INC(async_calls);
+		if (!lake_own_call)
+			LAKE_STAT_INC(async_calls);
 		return LAKE_OK;
 	}
 	return lake_wait_reply(call, epoch);
@@ -974,7 +978,9 @@ static void lake_thread_gone(void *unused)
 			    sizeof(struct lake_nop), true))
 		return;
 	lake_call_hdr(&c)->flags |= LAKE_MSG_THREAD_GONE;
+	lake_own_call = true;
 	lake_call_end(&c, lake_call_submit(&c));
+	lake_own_call = false;
 }
 
 static void lake_thread_key_make(void)

@@ -610,6 +610,8 @@ int lake_super_run(const struct lake_super_opts *o)
 		close(o->dev_fd);
 		if (!s.kernel)
 			return 1;
+		lake_info("kernel channel: served by process %d (%s)", (int)s.kernel->pid,
+			  cp ? cp->name : "root, without capabilities");
 	}
 	if (cfg->socket[0]) {
 		rc = lake_ulisten_open(&s.l, cfg->socket, cfg->socket_mode, LAKE_SOCKET_GROUP);
