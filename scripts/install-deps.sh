@@ -13,9 +13,10 @@ set -euo pipefail
 #   qemu-system-x86, busybox-static, cpio  the VM test harness (boot + initramfs)
 #   sparse                                the kernel module's static checker (make C=1)
 #   kmod                                  modinfo, for the harness's module sanity checks
+#   clang                                 libFuzzer, for the fuzz target of lakeD's user ring
 PACKAGES=(build-essential cmake pkg-config python3 python3-jinja2 python3-yaml
           python3-pytest check linux-image-amd64 linux-headers-amd64
-          qemu-system-x86 busybox-static cpio sparse kmod)
+          qemu-system-x86 busybox-static cpio sparse kmod clang)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -523,6 +523,76 @@ START_TEST(test_current_context_per_thread)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Several serving threads per client: a blocking call holds up no other    */
+
+struct blocked {
+	double took;
+};
+
+static void *blocks(void *arg)
+{
+	struct blocked *b = arg;
+	double t0 = now_ms();
+
+	CHECK_CU(cuCtxSynchronize(), CUDA_SUCCESS);	/* 500 ms in the double */
+	b->took = now_ms() - t0;
+	return NULL;
+}
+
+static void other_thread_goes_on(struct board *bd)
+{
+	struct blocked b = { 0 };
+	double worst = 0;
+	pthread_t th;
+	int i, v;
+
+	CHECK_CU(cuDriverGetVersion(&v), CUDA_SUCCESS);
+	pthread_create(&th, NULL, blocks, &b);
+	usleep(100000);	/* it blocks by now */
+	for (i = 0; i < 20; i++) {
+		double t0 = now_ms(), dt;
+
+		CHECK_CU(cuDriverGetVersion(&v), CUDA_SUCCESS);
+		dt = now_ms() - t0;
+		worst = dt > worst ? dt : worst;
+	}
+	pthread_join(th, NULL);
+	bd->value = (int)worst;
+	fprintf(stderr, "blocking synchronize %.0f ms; the other thread's calls: worst %.1f ms\n",
+		b.took, worst);
+	CHECK(b.took >= 400, "the synchronize took %.0f ms", b.took);
+}
+
+static double blocked_worst(const char *threads)
+{
+	const char *extra[] = { "--client-threads", threads, NULL };
+	struct board *b = board_new();
+	char e[200];
+	struct td d;
+
+	setenv("LAKE_FAKE_DELAY_US", "cuCtxSynchronize:500000", 1);
+	start(&d, "blocking", extra);
+	unsetenv("LAKE_FAKE_DELAY_US");
+	errfile(e, sizeof(e), "blocking");
+	client_done(client(getuid(), e, other_thread_goes_on, b), e, "the threads");
+	td_stop(&d, SIGTERM);
+	return b->value;
+}
+
+START_TEST(test_blocking_call_holds_up_no_other)
+{
+	double one, four;
+
+	one = blocked_worst("1");
+	four = blocked_worst("4");
+	fprintf(stderr, "test_blocking_call_holds_up_no_other: worst call behind a 500 ms "
+		"synchronize: %.0f ms with 1 serving thread, %.0f ms with 4\n", one, four);
+	ck_assert_msg(one >= 300, "with one serving thread the call should wait (%.0f ms)", one);
+	ck_assert_msg(four < 100, "with 4 serving threads a call waited %.0f ms", four);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* 4. Deferred errors never replace what a call produced                    */
 
 static void deferred(struct board *b)
@@ -1083,6 +1153,7 @@ static Suite *tenants_suite(void)
 	tcase_add_test(ctx, test_current_context_per_thread);
 	tcase_add_test(ctx, test_deferred_error_keeps_outputs);
 	tcase_add_test(ctx, test_thread_exit_forgotten);
+	tcase_add_test(ctx, test_blocking_call_holds_up_no_other);
 	tcase_set_timeout(hostile, 120);
 	tcase_add_test(hostile, test_many_calling_threads);
 	tcase_add_test(hostile, test_client_rewrites_image_and_slot);
