@@ -365,3 +365,41 @@ long long proc_status(pid_t pid, const char *key, int base)
 	free(s);
 	return v;
 }
+
+int td_run(const char *name, Suite *suite, mode_t dir_mode)
+{
+	char conf[96], cmd[128];
+	SRunner *sr;
+	int nfail, fd;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/lake-%s-XXXXXX", name);
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	chmod(tmpdir, dir_mode);
+	snprintf(conf, sizeof(conf), "%s/empty.conf", tmpdir);
+	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0644);	/* hermetic: not /etc/lake */
+	if (fd >= 0)
+		close(fd);
+	/* Each test in its own process: a fresh liblake, its own LAKE_* settings. */
+	unsetenv("LAKE_SOCKET");
+	unsetenv("LAKE_NSLOTS");
+	unsetenv("LAKE_ARENA_MB");
+	unsetenv("LAKE_SPIN_US");
+	unsetenv("LAKE_TIMEOUT_MS");
+	sr = srunner_create(suite);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	nfail = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (!getenv("LAKE_TEST_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd)) {
+			/* left behind */
+		}
+	} else {
+		fprintf(stderr, "logs kept in %s\n", tmpdir);
+	}
+	return nfail ? 1 : 0;
+}

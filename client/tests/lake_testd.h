@@ -6,6 +6,7 @@
 #ifndef LAKE_TESTD_H
 #define LAKE_TESTD_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -46,5 +47,10 @@ int raw_connect(const char *path);
 int make_memfd(__u64 size, bool seal);
 int raw_send(const char *path, const void *h, size_t len, const int *fds, int nfd);
 int raw_reply(int sock, struct lake_uhello_reply *r);	/* its status */
+
+/* Runs @suite, each test in its own process, with a fresh scratch directory
+ * (mode @dir_mode) and no LAKE_* settings; removes it after (unless
+ * LAKE_TEST_KEEP is set).  Returns main()'s status. */
+int td_run(const char *name, Suite *suite, mode_t dir_mode);
 
 #endif /* LAKE_TESTD_H */

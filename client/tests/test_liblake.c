@@ -1151,43 +1151,11 @@ static Suite *liblake_suite(void)
 
 int main(int argc, char **argv)
 {
-	char conf[96], cmd[128];
-	SRunner *sr;
-	int nfail, fd;
-
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s LAKED_FAKE LAKE_SMOKE\n", argv[0]);
 		return 2;
 	}
 	fake_bin = argv[1];
 	smoke_bin = argv[2];
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/lake-liblake-XXXXXX");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	snprintf(conf, sizeof(conf), "%s/empty.conf", tmpdir);
-	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0644);	/* hermetic: not /etc/lake */
-	if (fd >= 0)
-		close(fd);
-	/* Each test in its own process: a fresh liblake, its own LAKE_* settings. */
-	unsetenv("LAKE_SOCKET");
-	unsetenv("LAKE_NSLOTS");
-	unsetenv("LAKE_ARENA_MB");
-	unsetenv("LAKE_SPIN_US");
-	unsetenv("LAKE_TIMEOUT_MS");
-	sr = srunner_create(liblake_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (!getenv("LAKE_TEST_KEEP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd)) {
-			/* left behind */
-		}
-	} else {
-		fprintf(stderr, "logs kept in %s\n", tmpdir);
-	}
-	return nfail ? 1 : 0;
+	return td_run("liblake", liblake_suite(), 0700);
 }

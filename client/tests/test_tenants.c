@@ -135,6 +135,7 @@ static pid_t client(uid_t uid, const char *err, void (*fn)(struct board *), stru
 			close(fd);
 		}
 		become(uid);
+		setenv("LAKE_ARENA_MB", "4", 1);	/* small arenas: many clients, quick pins */
 		client_failures = 0;
 		fn(b);
 		_exit(client_failures ? 1 : 0);
@@ -175,6 +176,47 @@ static void start(struct td *d, const char *name, const char *const *extra)
 	snprintf(log, sizeof(log), "%s/%s-%d.log", tmpdir, name, (int)getpid());
 	td_start_args(d, sock, log, args);
 	setenv("LAKE_SOCKET", d->sock, 1);
+}
+
+/*
+ * Two client processes against one daemon (@extra arguments): @first as this
+ * user, @second as @uid, sharing a board; both must pass their checks.
+ */
+static void two_tenants(const char *name, const char *const *extra,
+			void (*first)(struct board *), void (*second)(struct board *), uid_t uid,
+			struct board *b)
+{
+	char e1[200], e2[200], n1[64], n2[64];
+	struct td d;
+	pid_t a, o;
+
+	if (!b)
+		b = board_new();
+	snprintf(n1, sizeof(n1), "%s-1", name);
+	snprintf(n2, sizeof(n2), "%s-2", name);
+	start(&d, name, extra);
+	errfile(e1, sizeof(e1), n1);
+	errfile(e2, sizeof(e2), n2);
+	a = client(getuid(), e1, first, b);
+	o = client(uid, e2, second, b);
+	client_done(o, e2, "the second client's checks");
+	client_done(a, e1, "the first client's checks");
+	td_stop(&d, SIGTERM);
+}
+
+/* One client process of this user against its own daemon; @d stays up
+ * (stopped by the caller) when non-NULL. */
+static void one_client(const char *name, const char *const *extra,
+		       void (*fn)(struct board *), struct board *b, struct td *keep)
+{
+	struct td own, *d = keep ? keep : &own;
+	char e[200];
+
+	start(d, name, extra);
+	errfile(e, sizeof(e), name);
+	client_done(client(getuid(), e, fn, b), e, name);
+	if (!keep)
+		td_stop(d, SIGTERM);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -237,26 +279,9 @@ out:
 	stage_set(b, 2);
 }
 
-static void cross_memory(uid_t intruder)
-{
-	char e1[200], e2[200];
-	struct board *b = board_new();
-	struct td d;
-	pid_t a, i;
-
-	start(&d, "mem", NULL);
-	errfile(e1, sizeof(e1), "owner");
-	errfile(e2, sizeof(e2), "intruder");
-	a = client(getuid(), e1, owner_allocates, b);
-	i = client(intruder, e2, intruder_touches, b);
-	client_done(i, e2, "the intruder's checks");
-	client_done(a, e1, "the owner's checks");
-	td_stop(&d, SIGTERM);
-}
-
 START_TEST(test_memory_same_user)
 {
-	cross_memory(getuid());
+	two_tenants("mem", NULL, owner_allocates, intruder_touches, getuid(), NULL);
 }
 END_TEST
 
@@ -266,7 +291,7 @@ START_TEST(test_memory_other_user)
 		fprintf(stderr, "test_memory_other_user: skipped (needs root to be a second user)\n");
 		return;
 	}
-	cross_memory(OTHER_UID);
+	two_tenants("mem", NULL, owner_allocates, intruder_touches, OTHER_UID, NULL);
 }
 END_TEST
 
@@ -312,13 +337,7 @@ static void ranges_client(struct board *b)
 
 START_TEST(test_ranges)
 {
-	char e[200];
-	struct td d;
-
-	start(&d, "ranges", NULL);
-	errfile(e, sizeof(e), "ranges");
-	client_done(client(getuid(), e, ranges_client, NULL), e, "the range checks");
-	td_stop(&d, SIGTERM);
+	one_client("ranges", NULL, ranges_client, NULL, NULL);
 }
 END_TEST
 
@@ -359,26 +378,9 @@ static void releaser(struct board *b)
 	stage_set(b, 2);
 }
 
-static void primary_refs(uid_t other)
-{
-	char e1[200], e2[200];
-	struct board *b = board_new();
-	struct td d;
-	pid_t a, r;
-
-	start(&d, "refs", NULL);
-	errfile(e1, sizeof(e1), "retainer");
-	errfile(e2, sizeof(e2), "releaser");
-	a = client(getuid(), e1, retainer, b);
-	r = client(other, e2, releaser, b);
-	client_done(r, e2, "the releaser's checks");
-	client_done(a, e1, "the retainer's checks");
-	td_stop(&d, SIGTERM);
-}
-
 START_TEST(test_primary_refs_same_user)
 {
-	primary_refs(getuid());
+	two_tenants("refs", NULL, retainer, releaser, getuid(), NULL);
 }
 END_TEST
 
@@ -388,7 +390,7 @@ START_TEST(test_primary_refs_other_user)
 		fprintf(stderr, "test_primary_refs_other_user: skipped (needs root)\n");
 		return;
 	}
-	primary_refs(OTHER_UID);
+	two_tenants("refs", NULL, retainer, releaser, OTHER_UID, NULL);
 }
 END_TEST
 
@@ -406,12 +408,9 @@ static void leaves_references(struct board *b)
 
 START_TEST(test_references_dropped_at_disconnect)
 {
-	char e[200];
 	struct td d;
 
-	start(&d, "drop", NULL);
-	errfile(e, sizeof(e), "leaver");
-	client_done(client(getuid(), e, leaves_references, NULL), e, "the client");
+	one_client("drop", NULL, leaves_references, NULL, &d);
 	ck_assert_msg(wait_has(d.log, "released 2 primary context references", 3000),
 		      "lakeD did not drop the departed client's references (see %s)", d.log);
 	td_stop(&d, SIGTERM);
@@ -459,13 +458,7 @@ static void context_children(struct board *b)
 
 START_TEST(test_context_children_die_with_it)
 {
-	char e[200];
-	struct td d;
-
-	start(&d, "children", NULL);
-	errfile(e, sizeof(e), "children");
-	client_done(client(getuid(), e, context_children, NULL), e, "the context checks");
-	td_stop(&d, SIGTERM);
+	one_client("children", NULL, context_children, NULL, NULL);
 }
 END_TEST
 
@@ -512,13 +505,7 @@ static void per_thread_context(struct board *b)
 
 START_TEST(test_current_context_per_thread)
 {
-	char e[200];
-	struct td d;
-
-	start(&d, "curctx", NULL);
-	errfile(e, sizeof(e), "curctx");
-	client_done(client(getuid(), e, per_thread_context, NULL), e, "the context checks");
-	td_stop(&d, SIGTERM);
+	one_client("curctx", NULL, per_thread_context, NULL, NULL);
 }
 END_TEST
 
@@ -567,15 +554,10 @@ static double blocked_worst(const char *threads)
 {
 	const char *extra[] = { "--client-threads", threads, NULL };
 	struct board *b = board_new();
-	char e[200];
-	struct td d;
 
-	setenv("LAKE_FAKE_DELAY_US", "cuCtxSynchronize:500000", 1);
-	start(&d, "blocking", extra);
+	setenv("LAKE_FAKE_DELAY_US", "cuCtxSynchronize:500000", 1);	/* read by lakeD-fake */
+	one_client("blocking", extra, other_thread_goes_on, b, NULL);
 	unsetenv("LAKE_FAKE_DELAY_US");
-	errfile(e, sizeof(e), "blocking");
-	client_done(client(getuid(), e, other_thread_goes_on, b), e, "the threads");
-	td_stop(&d, SIGTERM);
 	return b->value;
 }
 
@@ -642,12 +624,9 @@ static void many_threads_exit(struct board *b)
 /* A thread that exits takes its state in lakeD with it. */
 START_TEST(test_thread_exit_forgotten)
 {
-	char e[200];
 	struct td d;
 
-	start(&d, "texit", NULL);
-	errfile(e, sizeof(e), "texit");
-	client_done(client(getuid(), e, many_threads_exit, NULL), e, "the threads");
+	one_client("texit", NULL, many_threads_exit, NULL, &d);
 	ck_assert(wait_has(d.log, ") gone: served", 3000));
 	ck_assert_msg(wait_has(d.log, "references, 0 threads with state (0 evicted", 100),
 		      "lakeD kept the state of threads that exited (see %s)", d.log);
@@ -657,12 +636,9 @@ END_TEST
 
 START_TEST(test_deferred_error_keeps_outputs)
 {
-	char e[200];
 	struct td d;
 
-	start(&d, "deferred", NULL);
-	errfile(e, sizeof(e), "deferred");
-	client_done(client(getuid(), e, deferred, NULL), e, "the deferred-error checks");
+	one_client("deferred", NULL, deferred, NULL, &d);
 	/* Nothing leaked: the client freed all it made. */
 	ck_assert(wait_has(d.log, "freed 0 resources", 3000));
 	td_stop(&d, SIGTERM);
@@ -1045,13 +1021,7 @@ static void gpu_quota_client(struct board *b)
 START_TEST(test_quota_gpu_memory)
 {
 	const char *extra[] = { "--max-gpu-mb-per-client", "1", NULL };
-	char e[200];
-	struct td d;
-
-	start(&d, "gpumem", extra);
-	errfile(e, sizeof(e), "gpumem");
-	client_done(client(getuid(), e, gpu_quota_client, NULL), e, "the GPU memory quota checks");
-	td_stop(&d, SIGTERM);
+	one_client("gpumem", extra, gpu_quota_client, NULL, NULL);
 }
 END_TEST
 
@@ -1174,43 +1144,11 @@ static Suite *tenants_suite(void)
 
 int main(int argc, char **argv)
 {
-	char conf[96], cmd[128];
-	SRunner *sr;
-	int nfail, fd;
-
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s LAKED_FAKE\n", argv[0]);
 		return 2;
 	}
 	fake_bin = argv[1];
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/lake-tenants-XXXXXX");
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	chmod(tmpdir, 0755);	/* the second user reaches the sockets here */
-	snprintf(conf, sizeof(conf), "%s/empty.conf", tmpdir);
-	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0644);	/* hermetic: not /etc/lake */
-	if (fd >= 0)
-		close(fd);
-	unsetenv("LAKE_SOCKET");
-	unsetenv("LAKE_NSLOTS");
-	unsetenv("LAKE_ARENA_MB");
-	unsetenv("LAKE_SPIN_US");
-	unsetenv("LAKE_TIMEOUT_MS");
-	setenv("LAKE_ARENA_MB", "4", 1);	/* small arenas: many clients, quick pins */
-	sr = srunner_create(tenants_suite());
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (!getenv("LAKE_TEST_KEEP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd)) {
-			/* left behind */
-		}
-	} else {
-		fprintf(stderr, "logs kept in %s\n", tmpdir);
-	}
-	return nfail ? 1 : 0;
+	/* 0755: the second user reaches the sockets there. */
+	return td_run("tenants", tenants_suite(), 0755);
 }
