@@ -65,21 +65,6 @@ static void lake_on_signal(int sig)
 	errno = saved;
 }
 
-static void lake_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = lake_on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: poll() returns.  SA_RESETHAND: a second signal kills
-	 * lakeD at once, should cleanup hang (e.g. in a stuck GPU call). */
-	sa.sa_flags = SA_RESETHAND;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* the user clients' sockets */
-}
-
 /*
  * Goes to the background.  The parent waits until the child reports that it
  * serves (exit 0) or dies (exit with its status), so that attach errors still
@@ -241,7 +226,7 @@ int main(int argc, char **argv)
 		lake_err("eventfd: %s", strerror(errno));
 		return LAKED_EXIT_ERROR;
 	}
-	lake_signals();
+	lake_stop_signals(lake_on_signal);
 
 	/*
 	 * Attach first: a refused attach is reported alone, before anything

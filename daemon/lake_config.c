@@ -316,6 +316,18 @@ static const struct lake_opt lake_opts[] = {
 
 #define LAKE_NOPTS	(sizeof(lake_opts) / sizeof(lake_opts[0]))
 
+/* An option's value: after its '=', or the next argument (*i moves on). */
+static const char *lake_opt_value(const char *a, const char *eq, int argc, char **argv, int *i,
+				  char *err, size_t errlen)
+{
+	if (eq)
+		return eq + 1;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	lake_cfg_err(err, errlen, "%s needs a value", a);
+	return NULL;
+}
+
 /*
  * One pass over argv.  @apply: set the options (else only find --config and
  * the actions).  Returns the action, or LAKE_CONFIG_ERROR.
@@ -360,14 +372,9 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 					if (!strcmp(key, lake_num_keys[k].key))
 						break;
 				if (k < LAKE_NNUM || !strcmp(key, "kernel_user")) {
-					if (eq) {
-						val = eq + 1;
-					} else if (i + 1 < argc) {
-						val = argv[++i];
-					} else {
-						lake_cfg_err(err, errlen, "%s needs a value", a);
+					val = lake_opt_value(a, eq, argc, argv, &i, err, errlen);
+					if (!val)
 						return LAKE_CONFIG_ERROR;
-					}
 					if (apply && lake_config_set(c, key, val, why, sizeof(why))) {
 						lake_cfg_err(err, errlen, "%.*s: %s", (int)(len + 2), a, why);
 						return LAKE_CONFIG_ERROR;
@@ -381,14 +388,9 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 			return LAKE_CONFIG_ERROR;
 		}
 		if (o->has_arg) {
-			if (eq) {
-				val = eq + 1;
-			} else if (i + 1 < argc) {
-				val = argv[++i];
-			} else {
-				lake_cfg_err(err, errlen, "%s needs a value", a);
+			val = lake_opt_value(a, eq, argc, argv, &i, err, errlen);
+			if (!val)
 				return LAKE_CONFIG_ERROR;
-			}
 		} else if (eq) {
 			lake_cfg_err(err, errlen, "--%s takes no value", o->name);
 			return LAKE_CONFIG_ERROR;

@@ -174,6 +174,15 @@ pid_t lake_worker_spawn(int exe_fd, const char *argv0, const struct lake_worker_
 			_exit(126);
 		if (d < 0)
 			close(LAKE_WORKER_FD_DEV);
+		if (init->syslog) {	/* a detached lakeD: no terminal for the workers either */
+			int null = open("/dev/null", O_RDWR);
+
+			if (null >= 0) {
+				dup2(null, STDIN_FILENO);
+				dup2(null, STDOUT_FILENO);
+				dup2(null, STDERR_FILENO);
+			}
+		}
 #ifdef SYS_close_range
 		if (syscall(SYS_close_range, LAKE_WORKER_FD_EXE + 1, ~0u, 0))
 #endif
@@ -234,11 +243,25 @@ void lake_worker_request_stop(void)
 	lake_worker_on_signal(0);
 }
 
+void lake_stop_signals(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: poll() returns.  SA_RESETHAND: a second signal kills
+	 * at once, should cleanup hang (e.g. in a stuck GPU call). */
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* the clients' and workers' sockets */
+}
+
 int lake_worker_main(const char *prog)
 {
 	static char name[64];
 	struct lake_worker_init init;
-	struct sigaction sa;
 	struct pollfd p = { .fd = LAKE_WORKER_FD_CTL, .events = POLLIN };
 	int err;
 
@@ -263,13 +286,7 @@ int lake_worker_main(const char *prog)
 		lake_err("eventfd: %s", strerror(errno));
 		return 1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = lake_worker_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESETHAND;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	lake_stop_signals(lake_worker_on_signal);
 	switch (init.kind) {
 	case LAKE_WORKER_KERNEL:
 		fcntl(LAKE_WORKER_FD_DEV, F_SETFD, FD_CLOEXEC);

@@ -92,6 +92,9 @@ struct lake_worker_report {
 pid_t lake_worker_spawn(int exe_fd, const char *argv0, const struct lake_worker_init *init,
 			const struct lake_creds *creds, int dev_fd, bool env_strict, int *ctl);
 
+/* SIGTERM and SIGINT to @handler (once: a second one kills), SIGPIPE ignored. */
+void lake_stop_signals(void (*handler)(int));
+
 /* The worker's side: called from main() for "--worker"; returns the exit status. */
 int lake_worker_main(const char *prog);
 
