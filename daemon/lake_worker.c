@@ -23,6 +23,9 @@
 #include "lake_log.h"
 #include "lake_vendor.h"
 #include "lake_worker.h"
+#ifdef LAKED_FAKE_VENDOR
+#include "lake_fake.h"
+#endif
 
 extern char **environ;
 
@@ -278,6 +281,9 @@ int lake_worker_main(const char *prog)
 		snprintf(name, sizeof(name), "%s[uid %u]", prog, init.uid);
 	lake_log_init(name);
 	lake_log_level = init.cfg.log_level;
+#ifdef LAKED_FAKE_VENDOR
+	lake_fake_verify = init.cfg.fake_verify;	/* the double serves here, not in the supervisor */
+#endif
 	if (init.syslog)
 		lake_log_use_syslog();
 	fcntl(LAKE_WORKER_FD_CTL, F_SETFD, FD_CLOEXEC);
