@@ -275,6 +275,8 @@ struct lake_pool_thread {
 	struct lake_pool *pool;
 	unsigned int i;
 	pthread_t th;
+	bool in_cmd;		/* in a synchronous command (under the pool's lock) */
+	__u64 cmd_seq;		/* ...bumped as each one starts */
 	bool busy;		/* running a command of @client (and then its queue) */
 	__u32 client;
 	__u32 *queue;		/* slot indexes for @client, nslots entries */
@@ -291,8 +293,8 @@ struct lake_pool {
 	int reader;			/* the thread holding the reader role, -1: none (atomic) */
 	__u32 role_seq;			/* futex: bumped when the role changes hands */
 	int watchdog;			/* a follower watches the reader (atomic) */
-	__u64 cmd_seq;			/* bumped as the reader starts a synchronous command */
-	int in_cmd;			/* ...and set while it runs (atomic) */
+	__u32 watch_seq;		/* futex the watchdog sleeps on */
+	bool watch_idle;		/* ...for long: wake it when a command may block (lock) */
 	int stop;			/* atomic: every thread returns */
 	int ret;
 	__u32 head;			/* the queue position (the reader's) */
@@ -303,9 +305,9 @@ struct lake_pool {
 	struct lake_serve_stats st;
 };
 
-static void lake_pool_wake(struct lake_pool *p, int n)
+static void lake_pool_wake(__u32 *word, int n)
 {
-	syscall(SYS_futex, &p->role_seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
 static void lake_pool_fail(struct lake_pool *p, int rc)
@@ -316,7 +318,9 @@ static void lake_pool_fail(struct lake_pool *p, int rc)
 	pthread_mutex_unlock(&p->lock);
 	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&p->role_seq, 1, __ATOMIC_RELEASE);
-	lake_pool_wake(p, INT_MAX);
+	__atomic_add_fetch(&p->watch_seq, 1, __ATOMIC_RELEASE);
+	lake_pool_wake(&p->role_seq, INT_MAX);
+	lake_pool_wake(&p->watch_seq, INT_MAX);
 }
 
 static bool lake_pool_stopped(struct lake_pool *p)
@@ -403,18 +407,25 @@ static bool lake_pool_run_sync(struct lake_pool *p, struct lake_pool_thread *t, 
 {
 	const __u32 n = p->ch->ring.nslots;
 
-	bool still;
+	bool still, wake;
 
 	/* in_cmd and the role change hands under the lock (see lake_pool_follow). */
 	pthread_mutex_lock(&p->lock);
 	t->busy = true;
 	t->client = client;
-	p->cmd_seq++;
-	__atomic_store_n(&p->in_cmd, 1, __ATOMIC_RELEASE);
+	t->cmd_seq++;
+	t->in_cmd = true;
+	wake = p->watch_idle;	/* the watchdog sleeps long: it must watch this one */
+	if (wake) {
+		p->watch_idle = false;
+		__atomic_add_fetch(&p->watch_seq, 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&p->lock);
+	if (wake)
+		lake_pool_wake(&p->watch_seq, 1);
 	lake_pool_run(p, idx);
 	pthread_mutex_lock(&p->lock);
-	__atomic_store_n(&p->in_cmd, 0, __ATOMIC_RELEASE);
+	t->in_cmd = false;
 	still = __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) == (int)t->i;
 	while (t->qhead != t->qtail) {
 		idx = t->queue[t->qhead++ % n];
@@ -534,38 +545,47 @@ static void lake_pool_read(struct lake_pool *p, struct lake_pool_thread *t)
  */
 static bool lake_pool_follow(struct lake_pool *p, struct lake_pool_thread *t)
 {
-	__u32 seq = __atomic_load_n(&p->role_seq, __ATOMIC_SEQ_CST);
-	__u64 seen, wait_ns = LAKE_POOL_IDLE_NS;
+	__u32 seq = __atomic_load_n(&p->role_seq, __ATOMIC_SEQ_CST), *word = &p->role_seq;
+	__u64 seen = 0, wait_ns = LAKE_POOL_IDLE_NS;
+	int zero = 0, holder = -1;
 	bool watch = false, took = false;
-	int zero = 0;
 
 	if (__atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) < 0 || lake_pool_stopped(p))
 		return false;
 	if (__atomic_compare_exchange_n(&p->watchdog, &zero, 1, false, __ATOMIC_ACQ_REL,
 					__ATOMIC_ACQUIRE)) {
+		/* Which thread reads, and which of its commands it is in. */
 		watch = true;
-		if (lake_now_ns() - __atomic_load_n(&p->last, __ATOMIC_RELAXED) < LAKE_POOL_IDLE_NS ||
-		    __atomic_load_n(&p->in_cmd, __ATOMIC_ACQUIRE))
-			wait_ns = LAKE_POOL_STEAL_NS;
+		pthread_mutex_lock(&p->lock);
+		holder = __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE);
+		if (holder >= 0) {
+			seen = p->t[holder].cmd_seq;
+			if (p->t[holder].in_cmd ||
+			    lake_now_ns() - __atomic_load_n(&p->last, __ATOMIC_RELAXED) < LAKE_POOL_IDLE_NS)
+				wait_ns = LAKE_POOL_STEAL_NS;
+		}
+		p->watch_idle = wait_ns == LAKE_POOL_IDLE_NS;
+		seq = __atomic_load_n(&p->watch_seq, __ATOMIC_RELAXED);
+		word = &p->watch_seq;
+		pthread_mutex_unlock(&p->lock);
 	}
-	pthread_mutex_lock(&p->lock);
-	seen = p->cmd_seq;
-	pthread_mutex_unlock(&p->lock);
 	if (__atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) >= 0 && !lake_pool_stopped(p)) {
 		struct timespec ts = {
 			.tv_sec = (time_t)(wait_ns / 1000000000ull),
 			.tv_nsec = (long)(wait_ns % 1000000000ull),
 		};
 
-		syscall(SYS_futex, &p->role_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
+		syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
 	}
 	if (!watch)
 		return false;
 	/* Under the lock: the reader sets and clears in_cmd, and looks whether
-	 * it still holds the role, under it too. */
+	 * it still holds the role, under it too.  The same reader, still in the
+	 * same command since before the sleep, with commands waiting. */
 	pthread_mutex_lock(&p->lock);
-	if (__atomic_load_n(&p->in_cmd, __ATOMIC_ACQUIRE) && p->cmd_seq == seen &&
-	    __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) >= 0 &&
+	p->watch_idle = false;
+	if (holder >= 0 && __atomic_load_n(&p->reader, __ATOMIC_ACQUIRE) == holder &&
+	    p->t[holder].in_cmd && p->t[holder].cmd_seq == seen &&
 	    __atomic_load_n(&p->ch->ring.ctrl->sq_tail, __ATOMIC_ACQUIRE) != p->head) {
 		__atomic_store_n(&p->reader, (int)t->i, __ATOMIC_RELEASE);
 		took = true;

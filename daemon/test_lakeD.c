@@ -1192,6 +1192,208 @@ START_TEST(test_pool_order_per_calling_thread)
 }
 END_TEST
 
+/*
+ * The kernel's channel under load, as lake.ko sees it: callers own slots,
+ * publish under a lock, spin on done_seq, and only a report frees a slot;
+ * complete() refuses (and counts) a report for a slot not in flight with that
+ * sequence number, as lake.ko does.  Some synchronous commands block for a
+ * few milliseconds (the queue is taken over meanwhile): every command must be
+ * run and reported exactly once.
+ */
+#define K_CALLERS	8
+#define K_SLOTS		16	/* two per caller */
+
+struct kmock {
+	struct lake_chan chan;
+	void *mem;
+	size_t size;
+	pthread_mutex_t lock;
+	__u32 tail, seq;
+	__u32 inflight[K_SLOTS];	/* the seq in flight, 0: none */
+	bool reported[K_SLOTS];
+	unsigned int bad, reports;
+	atomic_int stop;
+};
+
+static struct kmock *kmock_of(struct lake_chan *ch)
+{
+	return (struct kmock *)((char *)ch - offsetof(struct kmock, chan));
+}
+
+static int k_complete(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
+{
+	struct kmock *k = kmock_of(ch);
+	unsigned int i;
+
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < n; i++) {
+		__u32 sl = done[i].slot;
+
+		if (sl >= K_SLOTS || !k->inflight[sl] || k->inflight[sl] != done[i].seq ||
+		    k->reported[sl]) {
+			k->bad++;
+			continue;
+		}
+		k->reported[sl] = true;
+		k->reports++;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static int k_wait(struct lake_chan *ch)
+{
+	struct kmock *k = kmock_of(ch);
+
+	usleep(50);
+	return atomic_load(&k->stop) ? LAKE_CHAN_STOP : LAKE_CHAN_AGAIN;
+}
+
+static const struct lake_chan_ops k_ops = { .complete = k_complete, .wait = k_wait };
+
+static unsigned int k_slow_every;
+
+static void k_slow_hook(const struct lake_fake_record *r)
+{
+	static atomic_uint n;
+
+	if (!strcmp(r->name, "cuCtxSynchronize") && !(atomic_fetch_add(&n, 1) % k_slow_every))
+		usleep(20000);	/* blocks: another serving thread takes the queue over */
+}
+
+struct k_caller {
+	struct kmock *k;
+	unsigned int id, done;
+	int errors;
+};
+
+static void *k_caller_main(void *arg)
+{
+	struct k_caller *c = arg;
+	struct kmock *k = c->k;
+	unsigned int i;
+
+	for (i = 0; i < 3000; i++) {
+		__u32 sl = c->id * 2 + (i & 1), seq, api;
+		struct lake_msg_hdr *h = (struct lake_msg_hdr *)(k->chan.ring.slots + (size_t)sl * LAKE_SLOT_SIZE);
+		bool async = (i % 5) != 0 && (i % 5) != 4;	/* mostly async, some null calls */
+
+		/* The slot is ours again once its last command was reported. */
+		for (;;) {
+			bool free;
+
+			pthread_mutex_lock(&k->lock);
+			free = !k->inflight[sl] || k->reported[sl];
+			pthread_mutex_unlock(&k->lock);
+			if (free)
+				break;
+			usleep(10);
+		}
+		memset(h, 0, LAKE_ARGS_OFFSET + 64);
+		api = async ? LAKE_API_cuMemsetD8Async : (i % 5 == 0) ? LAKE_API_cuCtxSynchronize :
+		      LAKE_API_NOP;
+		h->api = api;
+		h->flags = async ? LAKE_MSG_ASYNC : 0;
+		h->client = 100 + c->id;
+		if (async) {
+			struct lake_args_cuMemsetD8Async *a = (void *)((__u8 *)h + LAKE_ARGS_OFFSET);
+
+			a->dstDevice = 0x100000;
+			a->N = 16;
+			h->args_len = sizeof(*a);
+		} else {
+			h->args_len = api == LAKE_API_NOP ? sizeof(struct lake_nop) : 8;
+		}
+		pthread_mutex_lock(&k->lock);
+		seq = ++k->seq;
+		h->seq = seq;
+		k->inflight[sl] = seq;
+		k->reported[sl] = false;
+		k->chan.ring.sq[k->tail % K_SLOTS] = sl;
+		__atomic_store_n(&k->chan.ring.ctrl->sq_tail, ++k->tail, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&k->lock);
+		if (async)
+			continue;
+		while (__atomic_load_n(&h->done_seq, __ATOMIC_ACQUIRE) != seq)
+			;
+		if (__atomic_load_n(&h->result, __ATOMIC_RELAXED))
+			c->errors++;
+		c->done++;
+	}
+	return NULL;
+}
+
+struct k_server {
+	struct kmock *k;
+	struct lake_srv_conn *c;
+	struct lake_serve_opts *o;
+	int rc;
+};
+
+static void *k_serve_main(void *arg)
+{
+	struct k_server *ks = arg;
+
+	ks->rc = lake_serve(&ks->k->chan, ks->c, ks->o, NULL);
+	return NULL;
+}
+
+START_TEST(test_pool_kernel_load_reports_once)
+{
+	struct k_caller callers[K_CALLERS];
+	struct lake_serve_opts o = { .spin_us = 50, .threads = 4 };
+	struct kmock *k = calloc(1, sizeof(*k));
+	pthread_t th[K_CALLERS], sth;
+	struct k_server ks;
+	struct lake_attach l;
+	char why[128];
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(lake_ring_layout(K_SLOTS, 1 << 16, &l), 0);
+	k->size = l.map_size;
+	k->mem = mmap(NULL, k->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(k->mem != MAP_FAILED);
+	ck_assert_int_eq(lake_ring_init(&k->chan.ring, k->mem, k->size, &l, why, sizeof(why)), 0);
+	pthread_mutex_init(&k->lock, NULL);
+	k->chan.name = "kernel-like ring";
+	k->chan.ops = &k_ops;
+	k->chan.lazy_reports = true;
+	k_slow_every = 10;
+	lake_fake_hook = k_slow_hook;
+	o.stop = &k->stop;
+	ks.k = k;
+	ks.o = &o;
+	ks.rc = 0;
+	ks.c = lake_srv_conn_new(&lake_fake_vendors, k->chan.ring.arena, k->chan.ring.arena_size);
+	ck_assert_int_eq(lake_srv_range_add(ks.c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	ck_assert_int_eq(pthread_create(&sth, NULL, k_serve_main, &ks), 0);
+	for (i = 0; i < K_CALLERS; i++) {
+		callers[i].k = k;
+		callers[i].id = i;
+		callers[i].done = 0;
+		callers[i].errors = 0;
+		pthread_create(&th[i], NULL, k_caller_main, &callers[i]);
+	}
+	for (i = 0; i < K_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	usleep(200000);	/* the last async commands are reported when idle */
+	atomic_store(&k->stop, 1);
+	pthread_join(sth, NULL);
+	ck_assert_int_eq(ks.rc, 0);
+	for (i = 0; i < K_CALLERS; i++) {
+		ck_assert_int_eq(callers[i].errors, 0);
+		ck_assert_uint_eq(callers[i].done, 1200);	/* the synchronous ones */
+	}
+	ck_assert_msg(k->bad == 0, "%u completions reported twice or for a slot not in flight", k->bad);
+	ck_assert_uint_eq(k->reports, K_CALLERS * 3000);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(ks.c);
+	munmap(k->mem, k->size);
+	free(k);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* A client that rewrites what it sent while lakeD works on it              */
 
@@ -1386,6 +1588,7 @@ static Suite *lakeD_suite(void)
 	TCase *stubs = tcase_create("stubs");
 	TCase *config = tcase_create("config");
 
+	tcase_set_timeout(serve, 120);	/* the pool's load test, on a loaded machine */
 	tcase_add_test(serve, test_serve_sync_nops);
 	tcase_add_test(serve, test_serve_async_batched);
 	tcase_add_test(serve, test_serve_mixed_batches);
@@ -1398,6 +1601,7 @@ static Suite *lakeD_suite(void)
 	tcase_add_test(serve, test_serve_spin_catches_command);
 	tcase_add_test(serve, test_pool_blocking_call_does_not_stall);
 	tcase_add_test(serve, test_pool_order_per_calling_thread);
+	tcase_add_test(serve, test_pool_kernel_load_reports_once);
 	tcase_add_test(serve, test_image_copied_before_use);
 	tcase_add_test(serve, test_slot_copied_before_use);
 	tcase_add_test(serve, test_thread_states_bounded);
