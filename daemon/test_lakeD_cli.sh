@@ -101,7 +101,10 @@ serve_only "$lakeD"
 "$fake" $cfg -f --device /nonexistent/lake --socket "$tmp/st.sock" --max-clients 17 >"$tmp/st.log" 2>&1 &
 pid=$!
 i=0
-while ! grep -q "serving user-space clients" "$tmp/st.log" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+while ! grep -q "serving user-space clients (liblake) on" "$tmp/st.log" && [ $i -lt 400 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
 expect 0 "limits: clients 17 (64 per uid)" "$fake" $cfg --status --socket "$tmp/st.sock"
 kill -TERM $pid
 wait $pid

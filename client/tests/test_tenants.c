@@ -554,9 +554,11 @@ static double blocked_worst(const char *threads)
 {
 	const char *extra[] = { "--client-threads", threads, NULL };
 	struct board *b = board_new();
+	char name[32];
 
+	snprintf(name, sizeof(name), "blocking-%s", threads);	/* a log of its own */
 	setenv("LAKE_FAKE_DELAY_US", "cuCtxSynchronize:500000", 1);	/* read by lakeD-fake */
-	one_client("blocking", extra, other_thread_goes_on, b, NULL);
+	one_client(name, extra, other_thread_goes_on, b, NULL);
 	unsetenv("LAKE_FAKE_DELAY_US");
 	return b->value;
 }
