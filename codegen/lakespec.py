@@ -66,13 +66,16 @@ BUILTIN_SCALARS = {
 }
 
 TYPE_KINDS = ("scalar", "handle", "enum", "struct", "opaque")
-PARAM_KINDS = ("buffer", "string", "kernel-params", "null-only", "local-out")
+PARAM_KINDS = ("buffer", "string", "kernel-params", "null-only", "local-out", "file",
+               "launch-extra")
 MODES = ("sync", "async", "local", "daemon")
 LOCAL_IMPLS = ("error-name", "error-string")
 ERROR_KEYS = ("unavailable", "timeout", "interrupted", "invalid", "unsupported",
               "no-memory", "protocol", "invalid-handle", "no-vendor")
-# Optional error kinds, and the kind each falls back to when a spec omits it.
-OPTIONAL_ERROR_KEYS = {"not-held": "invalid"}
+# Optional error kinds, and the kind each falls back to when a spec omits it
+# (None: needed only by specs that use what they answer: a `file` parameter
+# needs no-file, a count output clamped to the caller's capacity too-small).
+OPTIONAL_ERROR_KEYS = {"not-held": "invalid", "no-file": None, "too-small": None}
 DAEMON_HELPERS = ("stream-sync", "param-info", "set-current")
 LIFETIMES = ("creates", "destroys", "retains", "releases")
 SIZE_FUNCTIONS = {"module_image_size": "lake_module_image_size"}
@@ -150,7 +153,8 @@ class Param:
             _fail(path, node, f"parameter name '{self.name}' is not a C identifier")
         _only(path, node, ("name", "type", "kind", "dir", "doc", "size", "count",
                            "elem", "max", "function", "c-type", "lifetime",
-                           "parent", "learn-params", "extent"), f"parameter '{self.name}'")
+                           "parent", "learn-params", "extent", "kernels-from", "nul-terminated"),
+              f"parameter '{self.name}'")
         self.doc = node.get("doc", "")
         self.kind = node.get("kind")
         self.type_name = node.get("type")
@@ -162,7 +166,15 @@ class Param:
         self.c_type_override = node.get("c-type")
         self.lifetime = node.get("lifetime")
         self.parent = node.get("parent")
-        self.learn_params = bool(node.get("learn-params", False))
+        self.learn_params = node.get("learn-params")    # the string param naming the kernel
+        self.kernels_from = node.get("kernels-from")    # the image param of a module load
+        self.nul_terminated = node.get("nul-terminated", False)
+        self.from_file = False      # a `file` parameter: a buffer the stub reads from a path
+        if self.kind == "file":
+            self.kind, self.from_file = "buffer", True
+        self.name_param = None      # resolved learn-params
+        self.image_param = None     # resolved kernels-from
+        self.capacity_of = None     # an inout count: the out buffer it sizes
         self.extent = node.get("extent")
         self.extent_ast = None  # size tree of the device range this value names
         self.sizes_extent = False   # an output another output's extent is computed from
@@ -195,16 +207,16 @@ class Param:
 
     @property
     def on_wire(self):
-        return self.kind in ("buffer", "string", "kernel-params") or self.kind is None
+        return self.kind in ("buffer", "string", "kernel-params", "launch-extra") or self.kind is None
 
     @property
     def c_type(self):
         """The parameter's C type in the public prototype."""
         if self.kind in ("null-only", "local-out"):
             return self.c_type_override
-        if self.kind == "string":
+        if self.kind == "string" or self.from_file:
             return "const char *"
-        if self.kind == "kernel-params":
+        if self.kind in ("kernel-params", "launch-extra"):
             return "void **"
         if self.kind == "buffer":
             base = self.elem.name if self.elem else "void"
@@ -219,7 +231,7 @@ class Param:
             return "void *"
         if self.kind == "string":
             return "const char *"
-        if self.kind == "kernel-params":
+        if self.kind in ("kernel-params", "launch-extra"):
             return "void **"
         if self.kind == "buffer":
             base = self.elem.plain if self.elem else "void"
@@ -231,7 +243,7 @@ class Param:
 
     @property
     def wire_type(self):
-        if self.kind in ("buffer", "string", "kernel-params"):
+        if self.kind in ("buffer", "string", "kernel-params", "launch-extra"):
             return "struct lake_buf_ref"
         return self.type.wire
 
@@ -307,6 +319,15 @@ class Function:
         return [p for p in self.params if p.kind == "buffer"]
 
     @property
+    def reads_file(self):
+        return any(p.from_file for p in self.params)
+
+    @property
+    def loads_image(self):
+        """The output module handle whose kernels the client reads, or None."""
+        return next((p for p in self.params if p.image_param is not None), None)
+
+    @property
     def prototype_args(self):
         return ", ".join(f"{p.c_type}{'' if p.c_type.endswith('*') else ' '}{p.name}"
                          for p in self.params) or "void"
@@ -360,9 +381,12 @@ class Spec:
                 _fail(path, errors, f"unknown error kind '{key}' (known: {', '.join(known)})")
         for key in ERROR_KEYS:
             _need(path, errors, key)
+        for key in OPTIONAL_ERROR_KEYS:
+            if key in errors:
+                _need(path, errors, key)
         self.errors = {k.replace("-", "_"): errors[k] for k in ERROR_KEYS}
         for key, fallback in OPTIONAL_ERROR_KEYS.items():
-            self.errors[key.replace("-", "_")] = errors.get(key, errors[fallback])
+            self.errors[key.replace("-", "_")] = errors.get(key, errors[fallback] if fallback else None)
         self.result_node = result
         daemon = root.get("daemon", {}) or {}
         if not isinstance(daemon, dict):
@@ -380,6 +404,11 @@ class Spec:
             if not isinstance(node, dict):
                 _fail(path, root, "each function must be a mapping")
             self.functions.append(Function(self, node, path))
+
+    @property
+    def launch_extra(self):
+        """Does a function take an explicit launch parameter buffer?"""
+        return any(p.kind == "launch-extra" for f in self.functions for p in f.params)
 
     def _load_type(self, node):
         path = self.path
@@ -477,6 +506,8 @@ class SpecSet:
         s.result = rt
         names = {v["name"] for v in rt.values}
         for key, val in [("success", s.success)] + list(s.errors.items()):
+            if val is None:
+                continue    # an optional error the spec does not use
             if val not in names:
                 _fail(s.path, s.result_node,
                       f"result {key}: '{val}' is not a value of {s.result_name}")
@@ -509,6 +540,11 @@ class SpecSet:
             _fail(s.path, s.daemon_node, "daemon param-info must take (function, index, *offset, *size)")
         if any(f.learns for f in s.functions) and pinfo is None:
             _fail(s.path, s.raw, "'learn-params' needs a daemon param-info function")
+        if any(f.reads_file for f in s.functions) and s.errors["no_file"] is None:
+            _fail(s.path, s.result_node, "a 'file' parameter needs result.errors.no-file")
+        if any(p.capacity_of for f in s.functions for p in f.params) and s.errors["too_small"] is None:
+            _fail(s.path, s.result_node, "an out buffer counted by '*p' needs result.errors.too-small "
+                                         "(what the caller gets when lakeD reports more than fits)")
         if any(f.is_async and f.buffers for f in s.functions) and sync is None:
             _fail(s.path, s.raw, "async functions with buffers need a daemon stream-sync function")
         setcur = helpers.get("set_current")
@@ -568,6 +604,7 @@ class SpecSet:
                 out_bit += 1
         if out_bit > 32:
             f.fail("more than 32 outputs")
+        self._check_trust(f)
         if f.is_async:
             if f.outs:
                 f.fail("an async function cannot have outputs")
@@ -607,6 +644,14 @@ class SpecSet:
         else:
             if p.type_name is not None:
                 p.fail(f"kind '{p.kind}' takes no 'type'")
+        if p.from_file:
+            if p.dir != "in" or not isinstance(p.max, int) or isinstance(p.max, bool) \
+                    or not 2 <= p.max <= 4096:
+                p.fail("a file is an input with 'max' between 2 and 4096 (bytes of its path, NUL included)")
+            if p.size is None or p.count is not None or p.elem_name is not None:
+                p.fail("a file needs 'size', an expression of its contents (module_image_size(...))")
+        elif p.max is not None and p.kind == "buffer":
+            p.fail("'max' does not apply to a buffer")
         if p.kind == "buffer":
             if p.dir not in ("in", "out", "inout"):
                 p.fail(f"unknown dir '{p.dir}' (in, out or inout)")
@@ -628,6 +673,9 @@ class SpecSet:
             fp = f.param(p.function) if p.function else None
             if fp is None or not fp.is_handle or fp.dir != "in":
                 p.fail("'function' must name an input handle parameter")
+        elif p.kind == "launch-extra":
+            if not any(q.kind == "kernel-params" for q in f.params):
+                p.fail("kind 'launch-extra' goes with a kernel-params parameter")
         elif p.kind in ("null-only", "local-out"):
             if not p.c_type_override or not p.c_type_override.strip().endswith("*"):
                 p.fail(f"kind '{p.kind}' needs 'c-type', a pointer type")
@@ -665,15 +713,51 @@ class SpecSet:
         elif is_range and p.lifetime != "destroys":
             p.fail(f"a {p.type.name} needs 'extent' (the bytes it spans from this address), "
                    f"or 'lifetime: destroys'")
-        if p.learn_params:
+        if p.learn_params is not None:
             if not (p.is_handle and p.dir == "out"):
                 p.fail("'learn-params' applies to an output handle")
             if f.learns is not None:
                 p.fail("only one output can learn kernel parameters")
+            np = f.param(p.learn_params) if isinstance(p.learn_params, str) else None
+            if np is None or np.kind != "string" or p.parent is None:
+                p.fail("'learn-params' names the string parameter with the kernel's name, "
+                       "and the output needs a 'parent' (the module whose image has the kernel)")
+            p.name_param = np
             f.learns = p
+        if p.nul_terminated and not (p.kind == "buffer" and p.dir == "out" and p.elem is not None
+                                     and p.elem.name == "char"):
+            p.fail("'nul-terminated' applies to an output buffer of char")
         if p.dir == "out" and p.type is not None and p.type.kind == "handle" \
                 and p.lifetime is None and p.parent is None and not p.learn_params:
             pass  # a looked-up handle (e.g. cuCtxGetCurrent): registered without ownership
+
+    def _check_trust(self, f):
+        """Resolves kernels-from; and an inout scalar whose input counts an
+        out buffer is a capacity: the client clamps the count lakeD returns."""
+        for p in f.params:
+            if p.kernels_from is None:
+                continue
+            ip = f.param(p.kernels_from) if isinstance(p.kernels_from, str) else None
+            if not (p.is_handle and p.dir == "out"):
+                p.fail("'kernels-from' applies to an output handle (the loaded module)")
+            if ip is None or ip.kind != "buffer" or ip.dir != "in" or ip.size_ast[0] != "fn":
+                p.fail("'kernels-from' names the module image: an input buffer or file sized "
+                       "by module_image_size()")
+            p.image_param = ip
+
+        def derefs(node):
+            if node[0] == "deref":
+                yield node[1]
+            for child in node[1:]:
+                if isinstance(child, tuple):
+                    yield from derefs(child)
+        for b in f.buffers:
+            if b.dir == "in":
+                continue
+            for q in derefs(b.size_ast):
+                if q.capacity_of is not None and q.capacity_of is not b:
+                    q.fail("counts two output buffers")
+                q.capacity_of = b
 
     def _parse_size(self, f, p, text, allow_outs=False):
         """Parses a size expression into a small tree; rejects anything unsafe.

@@ -146,6 +146,19 @@ int lake_kchan_attach(const char *path, struct lake_attach *info)
 	return fd;
 }
 
+int lake_kchan_handoff(int fd, pid_t pid)
+{
+	__s32 nr = (__s32)pid;
+	int err;
+
+	if (ioctl(fd, LAKE_IOC_HANDOFF, &nr) == 0)
+		return 0;
+	err = errno;
+	lake_err("cannot hand /dev/lake's channel to process %d: %s", (int)pid,
+		 err == ENOTTY ? "lake.ko does not know LAKE_IOC_HANDOFF (rebuild it)" : strerror(err));
+	return -err;
+}
+
 int lake_kchan_map(struct lake_kchan *k, int fd, const struct lake_attach *info,
 		   const char *path, int stop_fd)
 {

@@ -9,6 +9,7 @@
 #define LAKE_KCHAN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "lake_chan.h"
 
 struct lake_kchan {
@@ -28,6 +29,12 @@ struct lake_kchan {
  * @info, or a negative errno after logging why.
  */
 int lake_kchan_attach(const char *path, struct lake_attach *info);
+/*
+ * Names process @pid as the one that may map the region of attached @fd from
+ * now on (LAKE_IOC_HANDOFF: lake.ko lets only one process map it).  0 or
+ * -errno after logging why.
+ */
+int lake_kchan_handoff(int fd, pid_t pid);
 /* Maps the region of an attached @fd (which @k then owns).  0 or -errno. */
 int lake_kchan_map(struct lake_kchan *k, int fd, const struct lake_attach *info,
 		   const char *path, int stop_fd);

@@ -203,9 +203,13 @@ pid_t lake_worker_spawn(int exe_fd, const char *argv0, const struct lake_worker_
 		_exit(127);
 	}
 	close(sv[1]);
-	err = lake_msg_send(sv[0], init, sizeof(*init), NULL, 0);
+	/* lake.ko lets one process map its region: from now on this child
+	 * (before it learns its settings, so before it maps). */
+	err = dev_fd >= 0 ? lake_kchan_handoff(dev_fd, pid) : 0;
+	if (!err)
+		err = lake_msg_send(sv[0], init, sizeof(*init), NULL, 0);
 	if (err) {
-		close(sv[0]);
+		close(sv[0]);	/* the child reads no settings and exits */
 		return err;
 	}
 	*ctl = sv[0];

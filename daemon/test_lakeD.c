@@ -1397,17 +1397,31 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* A client that rewrites what it sent while lakeD works on it              */
 
+/* Serves the command in slot 0 (sequence number @seq); returns its result. */
+static int tserve_one(struct tchan *t, struct lake_srv_conn *c, __u32 seq)
+{
+	struct lake_serve_stats st;
+
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
+	return tslot(t, 0)->result;
+}
+
 static struct tchan *toctou_t;
 static __u8 toctou_pattern[64];
 static int toctou_checked;
 
 /* In the vendor: the client flips its image's only byte to a non-NUL (the
  * arena ends right after it), then the vendor parses what it was given. */
+static const char *toctou_loader;
+
 static void image_hook(const struct lake_fake_record *r)
 {
 	__u8 *last = toctou_t->chan.ring.arena + toctou_t->chan.ring.arena_size - 1;
 
-	if (strcmp(r->name, "cuModuleLoadData"))
+	if (strcmp(r->name, toctou_loader))
 		return;
 	*last = 'A';
 	ck_assert_ptr_ne(r->ptr[1], last);	/* not the client's memory... */
@@ -1415,39 +1429,107 @@ static void image_hook(const struct lake_fake_record *r)
 	toctou_checked++;
 }
 
+/* Both loaders: cuModuleLoadData's image, and cuModuleLoad's file, which the
+ * caller read and sent as a buffer of the same kind. */
+_Static_assert(sizeof(struct lake_args_cuModuleLoadData) == sizeof(struct lake_buf_ref) &&
+	       sizeof(struct lake_args_cuModuleLoad) == sizeof(struct lake_buf_ref),
+	       "a module load's arguments are its image");
+
 START_TEST(test_image_copied_before_use)
 {
+	static const struct { __u32 api; const char *name; } loaders[] = {
+		{ LAKE_API_cuModuleLoadData, "cuModuleLoadData" },
+		{ LAKE_API_cuModuleLoad, "cuModuleLoad" },
+	};
 	struct tchan *t = tchan_new(4, 1 << 16);
-	struct lake_args_cuModuleLoadData *a;
+	struct lake_buf_ref *img;
 	struct lake_srv_conn *c = tconn(t);
-	struct lake_serve_stats st;
+	unsigned int i;
+	__u32 seq;
+
+	toctou_t = t;
+	lake_fake_hook = image_hook;
+	for (i = 0; i < 2; i++) {
+		toctou_checked = 0;
+		toctou_loader = loaders[i].name;
+		/* A one-byte PTX image ("\0") in the arena's very last byte. */
+		t->chan.ring.arena[t->chan.ring.arena_size - 1] = 0;
+		seq = tcmd(t, 0, loaders[i].api, 0, sizeof(*img));
+		img = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+		img->where = LAKE_BUF_ARENA;
+		img->off = t->chan.ring.arena_size - 1;
+		img->len = 1;
+		ck_assert_int_eq(tserve_one(t, c, seq), 0);
+		ck_assert_int_eq(toctou_checked, 1);
+		/* Mutated before the check: refused, never parsed. */
+		seq = tcmd(t, 0, loaders[i].api, 0, sizeof(*img));
+		img->where = LAKE_BUF_ARENA;
+		img->off = t->chan.ring.arena_size - 1;
+		img->len = 1;
+		ck_assert_int_eq(tserve_one(t, c, seq), CUDA_ERROR_INVALID_VALUE);
+		ck_assert_int_eq(toctou_checked, 1);
+	}
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* In the vendor: the client rewrites the parameter buffer it passed through
+ * cuLaunchKernel's extra (in its arena, where it stays writable). */
+#define EXTRA_PARAM	10	/* cuLaunchKernel's extra, in the fake's record */
+
+static void extra_hook(const struct lake_fake_record *r)
+{
+	__u8 *mine = toctou_t->chan.ring.arena;
+
+	if (strcmp(r->name, "cuLaunchKernel"))
+		return;
+	memset(mine, 0xEE, 64);
+	/* The fake records the buffer of a well-formed list
+	 * (BUFFER_POINTER, p, BUFFER_SIZE, &size, END) as p and size. */
+	ck_assert_uint_eq(r->len[EXTRA_PARAM], 40);
+	ck_assert_ptr_ne(r->ptr[EXTRA_PARAM], mine);	/* not the client's memory... */
+	ck_assert_int_eq(memcmp(r->ptr[EXTRA_PARAM], toctou_pattern, 40), 0);	/* ...what it sent */
+	toctou_checked++;
+}
+
+START_TEST(test_extra_copied_before_use)
+{
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_args_cuLaunchKernel *a;
+	struct lake_srv_conn *c = tconn(t);
+	__u64 func;
+	unsigned int i;
 	__u32 seq;
 
 	toctou_t = t;
 	toctou_checked = 0;
-	lake_fake_hook = image_hook;
-	/* A one-byte PTX image ("\0") in the arena's very last byte. */
-	t->chan.ring.arena[t->chan.ring.arena_size - 1] = 0;
-	seq = tcmd(t, 0, LAKE_API_cuModuleLoadData, 0, sizeof(*a));
+	lake_fake_hook = extra_hook;
+	ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUfunction, (void *)0xF00Dull, 0, false,
+					     &func), 0);
+	for (i = 0; i < 40; i++)
+		toctou_pattern[i] = (__u8)(i * 5 + 2);
+	memcpy(t->chan.ring.arena, toctou_pattern, 40);
+	seq = tcmd(t, 0, LAKE_API_cuLaunchKernel, 0, sizeof(*a));
 	a = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
-	a->image.where = LAKE_BUF_ARENA;
-	a->image.off = t->chan.ring.arena_size - 1;
-	a->image.len = 1;
-	tqueue(t, 0);
-	tpublish(t);
-	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
-	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
-	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	a->f = func;
+	a->gridDimX = a->gridDimY = a->gridDimZ = 1;
+	a->blockDimX = a->blockDimY = a->blockDimZ = 1;
+	a->kernelParams.where = LAKE_BUF_NULL;
+	a->extra.where = LAKE_BUF_ARENA;
+	a->extra.off = 0;
+	a->extra.len = 40;
+	ck_assert_int_eq(tserve_one(t, c, seq), 0);
 	ck_assert_int_eq(toctou_checked, 1);
-	/* Mutated before the check: refused, never parsed. */
-	seq = tcmd(t, 0, LAKE_API_cuModuleLoadData, 0, sizeof(*a));
-	a->image.where = LAKE_BUF_ARENA;
-	a->image.off = t->chan.ring.arena_size - 1;
-	a->image.len = 1;
-	tqueue(t, 0);
-	tpublish(t);
-	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
-	ck_assert_int_eq(tslot(t, 0)->result, CUDA_ERROR_INVALID_VALUE);
+	ck_assert_uint_eq(lake_fake_find("cuLaunchKernel")->scalar[0], 0xF00Dull);
+	/* More than a parameter buffer can hold: refused, the vendor not called. */
+	seq = tcmd(t, 0, LAKE_API_cuLaunchKernel, 0, sizeof(*a));
+	a->f = func;
+	a->extra.where = LAKE_BUF_ARENA;
+	a->extra.off = 0;
+	a->extra.len = LAKE_KPARAMS_MAX_SIZE + 1;
+	ck_assert_int_eq(tserve_one(t, c, seq), CUDA_ERROR_INVALID_VALUE);
 	ck_assert_int_eq(toctou_checked, 1);
 	lake_fake_hook = NULL;
 	lake_srv_conn_free(c);
@@ -1476,7 +1558,6 @@ START_TEST(test_slot_copied_before_use)
 	struct tchan *t = tchan_new(4, 1 << 16);
 	struct lake_args_cuMemcpyHtoD *a;
 	struct lake_srv_conn *c = tconn(t);
-	struct lake_serve_stats st;
 	unsigned int i;
 	__u32 seq;
 
@@ -1494,11 +1575,7 @@ START_TEST(test_slot_copied_before_use)
 	for (i = 0; i < 64; i++)
 		toctou_pattern[i] = (__u8)(i * 3 + 1);
 	memcpy((__u8 *)tslot(t, 0) + a->srcHost.off, toctou_pattern, 64);
-	tqueue(t, 0);
-	tpublish(t);
-	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
-	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
-	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	ck_assert_int_eq(tserve_one(t, c, seq), 0);
 	ck_assert_int_eq(toctou_checked, 1);
 	lake_fake_hook = NULL;
 	lake_srv_conn_free(c);
@@ -1603,6 +1680,7 @@ static Suite *lakeD_suite(void)
 	tcase_add_test(serve, test_pool_order_per_calling_thread);
 	tcase_add_test(serve, test_pool_kernel_load_reports_once);
 	tcase_add_test(serve, test_image_copied_before_use);
+	tcase_add_test(serve, test_extra_copied_before_use);
 	tcase_add_test(serve, test_slot_copied_before_use);
 	tcase_add_test(serve, test_thread_states_bounded);
 	tcase_add_test(serve, test_children_die_with_parent);

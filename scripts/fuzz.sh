@@ -18,7 +18,8 @@ out=$build/fuzz
 mkdir -p "$out/corpus"
 [ -f "$gen/lake_dispatch.c" ] || { echo "fuzz.sh: $gen/lake_dispatch.c missing: build first" >&2; exit 2; }
 srcs=("$here/daemon/fuzz_ring.c" "$here/daemon/lake_server.c" "$here/daemon/lake_ulisten.c"
-      "$here/daemon/lake_log.c" "$gen/lake_dispatch.c" "$gen/lake_fake.c" "$here/proto/lake_call.c")
+      "$here/daemon/lake_log.c" "$gen/lake_dispatch.c" "$gen/lake_fake.c" "$here/proto/lake_image.c"
+      "$here/proto/lake_os.c")
 incs=(-I"$here/daemon" -I"$here/proto" -I"$here/include/uapi" -I"$here/include/lake" -I"$gen")
 flags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter)
 if command -v clang >/dev/null &&

@@ -440,7 +440,7 @@ static void context_children(struct board *b)
 	CHECK_CU(cuEventCreate(&e, 0), CUDA_SUCCESS);
 	CHECK_CU(cuMemAlloc(&d, 256), CUDA_SUCCESS);
 	CHECK_CU(cuModuleLoadData(&m, LAKE_TEST_PTX), CUDA_SUCCESS);
-	CHECK_CU(cuModuleGetFunction(&f, m, "k"), CUDA_SUCCESS);
+	CHECK_CU(cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL), CUDA_SUCCESS);
 	CHECK_CU(cuCtxDestroy(ctx), CUDA_SUCCESS);
 	/* Everything made in it went with it. */
 	CHECK_CU(cuStreamSynchronize(s), CUDA_ERROR_INVALID_HANDLE);

@@ -13,6 +13,12 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
+/*
+ * 2: cuModuleLoad carries the file's contents, not its path; cuLaunchKernel's
+ * extra carries an explicitly packed parameter buffer; LAKE_MSG_THREAD_GONE;
+ * the header's client names the calling thread, whose deferred error and
+ * current context the daemon keeps.
+ */
 #define LAKE_PROTO_VERSION	2
 
 /*
@@ -88,6 +94,18 @@ struct lake_kparam_layout {
 };
 
 /*
+ * The client reads layouts from the module image itself and only compares
+ * the daemon's with them.  A caller can also pack the parameters itself:
+ * CUDA's extra list { CU_LAUNCH_PARAM_BUFFER_POINTER, buf,
+ * CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END } travels as the
+ * buffer (at most LAKE_KPARAMS_MAX_SIZE bytes), and the daemon passes it on
+ * with these keys, cuda.h's values.
+ */
+#define LAKE_LAUNCH_PARAM_END			0x00
+#define LAKE_LAUNCH_PARAM_BUFFER_POINTER	0x01
+#define LAKE_LAUNCH_PARAM_BUFFER_SIZE		0x02
+
+/*
  * A command with api == LAKE_API_NOP is answered by the daemon itself, with
  * result 0, without touching the vendor library: a null round trip.  Its
  * argument, a cookie, comes back as its output, so callers can check that
@@ -160,5 +178,10 @@ struct lake_complete {
  * processed and its status set; the ioctl returns 0 when all were good, else
  * -EINVAL if any entry was malformed, else -ENOENT. */
 #define LAKE_IOC_COMPLETE	_IOWR(LAKE_IOC_MAGIC, 0x02, struct lake_complete)
+/* The attached daemon names the one process that may map the region from now
+ * on (a pid, by value in a __s32): a privileged supervisor attaches, the
+ * process it starts to serve the channel maps.  Only the process that may map
+ * it now may hand it on. */
+#define LAKE_IOC_HANDOFF	_IOW(LAKE_IOC_MAGIC, 0x03, __s32)
 
 #endif /* _UAPI_LINUX_LAKE_H */
