@@ -116,13 +116,16 @@ def vendor_arg(p):
             return f"h_{p.name}"
         return f"({p.type.plain})a->{p.name}"
     bit = f"(present & (1u << {p.out_bit}))"
+    if p.sizes_extent:
+        return f"({p.plain_c_type})&out_{p.name}"  # lakeD needs it to register a range
     if p.type.kind == "handle":
         return f"{bit} ? &out_{p.name} : NULL"
     return f"{bit} ? ({p.plain_c_type})&out_{p.name} : NULL"
 
 
 def _size_params(f):
-    """Parameters that size a buffer: tests keep them small."""
+    """Parameters that size a buffer or a device range a call touches: tests
+    keep them small (the device ranges tests make are bigger)."""
     names = set()
 
     def walk(node):
@@ -133,6 +136,8 @@ def _size_params(f):
                 walk(child)
     for p in f.buffers:
         walk(p.size_ast)
+    for p in f.ranges:
+        walk(p.extent_ast)
     return names
 
 
@@ -140,7 +145,11 @@ def test_value(f, p):
     """A deterministic, distinctive C literal for input parameter p of f."""
     if p.name in _size_params(f):
         return "24"
+    if p.lifetime in ("retains", "releases"):
+        return "7"      # the same value for the call that takes a reference and the one that drops it
     seed = (f.api_id or 0) * 64 + p.index * 4 + 1
+    if p.extent_ast is not None:
+        return f"{seed * 65536}ULL"    # device ranges of different parameters do not overlap
     wire = p.type.wire
     if wire == "float":
         return f"{seed}.5f"
@@ -206,7 +215,8 @@ def find_creators(specset):
     def needs(f):
         return {p.type.name for p in f.params
                 if p.type is not None and p.dir == "in"
-                and (p.type.kind == "handle" or p.lifetime == "destroys")}
+                and (p.type.kind == "handle" or p.lifetime == "destroys"
+                     or p.extent_ast is not None)}
 
     progress = True
     while progress:
@@ -224,6 +234,78 @@ def find_creators(specset):
     return order, {t.name: (f, p) for t, f, p in order}
 
 
+def fake_roles(f):
+    """What the test double's device model does for f (lake_fake.c): the
+    parts of the CUDA driver's behaviour that show a daemon's bookkeeping
+    bugs -- device addresses handed out and reused, counted references to
+    primary contexts, per-thread current contexts, global stream capture."""
+    s = f.spec
+    ctx_t = getattr(s, "context_type", None)
+    roles = {}
+    for p in f.params:
+        if p.lifetime == "retains":
+            roles["retain"] = p
+        if p.lifetime == "releases":
+            roles["release"] = p
+        if p.type is not None and p.type.kind == "scalar" and p.type.tracked:
+            if p.dir == "out" and p.lifetime == "creates":
+                roles["dev_alloc"] = p
+            elif p.dir == "in" and p.lifetime == "destroys":
+                roles["dev_free"] = p
+            elif p.dir == "in" and p.extent_ast is not None:
+                roles.setdefault("dev_access", []).append(p)
+        if ctx_t is not None and p.type is ctx_t:
+            if p.dir == "out" and p.lifetime == "creates":
+                roles["ctx_create"] = p
+            elif p.dir == "in" and p.lifetime == "destroys":
+                roles["ctx_destroy"] = p
+            elif p.dir == "out" and len(f.params) == 1:
+                roles["get_current"] = p
+            elif p.dir == "out" and any(q.lifetime == "retains" for q in f.params):
+                roles["primary_out"] = p
+    if ctx_t is not None and f is s.helpers.get("set_current"):
+        roles["set_current"] = f.params[0]
+    # Needs a live current context: anything that takes or makes a resource
+    # living in one (not the context calls themselves, not device queries).
+    if ctx_t is not None and not any(p.type is ctx_t for p in f.params) and (
+            any(p.kind == "kernel-params" for p in f.params) or
+            any(p.type is not None and (p.type.kind == "handle" or p.type.tracked)
+                for p in f.params)):
+        roles["needs_context"] = True
+    # CUDA's global stream capture: no spec attribute describes it, so it is
+    # modelled by name.  While a GLOBAL capture runs anywhere in the process,
+    # allocating and freeing device memory fails.
+    if f.name == "cuStreamBeginCapture":
+        roles["capture_begin"] = (f.params[0], f.params[1])
+    if f.name == "cuStreamEndCapture":
+        roles["capture_end"] = f.params[0]
+    if "dev_alloc" in roles or "dev_free" in roles:
+        roles["capture_unsafe"] = True
+    return roles
+
+
+def expected_out(f, p):
+    """The C value the test double writes into output p of f (tests compare
+    with it).  None for a device address: the double's allocator picks it."""
+    roles = fake_roles(f)
+    if p is roles.get("dev_alloc"):
+        return None
+    if p is roles.get("primary_out") or p is roles.get("get_current"):
+        return "LAKE_FAKE_PRIMARY_CTX"   # (a thread that never set a context)
+    return f"lake_fake_out({f.api_id}, {p.index})"
+
+
+def result_value(spec, name, fallback=None):
+    """The number of the spec's result value @name (the test double writes
+    results without the public header); @fallback, a value name, if absent."""
+    for v in spec.result.values:
+        if v["name"] == name:
+            return v["value"]
+    if fallback is None:
+        raise KeyError(name)
+    return result_value(spec, fallback)
+
+
 def make_env():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -236,7 +318,8 @@ def make_env():
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg, read_once=read_once, c_literal=c_literal)
     env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
-                       param_doc=param_doc, test_string=test_string)
+                       fake_roles=fake_roles, result_value=result_value,
+                       expected_out=expected_out, param_doc=param_doc, test_string=test_string)
     return env
 
 
@@ -276,15 +359,31 @@ def render_all(specset, rel_base):
 
     def needs_creator(p):
         return p.type is not None and p.dir == "in" and \
-            (p.type.kind == "handle" or p.lifetime == "destroys")
+            (p.type.kind == "handle" or p.lifetime == "destroys" or p.extent_ast is not None)
 
+    def is_range(p):
+        """A device address (a tracked scalar): the test double's allocator
+        chooses it, so tests check that it is one, not what it is."""
+        return p.type is not None and p.type.kind == "scalar" and p.type.tracked
+
+    # For each type of counted reference, the function that takes one (tests
+    # take a reference before they drop it).
+    retainers = {}
+    for sp in specset.specs:
+        for f in sp.functions:
+            for p in f.params:
+                if p.lifetime == "retains" and f.remoted:
+                    retainers.setdefault(p.type.name, f)
+
+    # Counted references: (type name, the function that drops one).
+    ref_types = [(tname, f) for sp in specset.specs for tname, f in sp.releasers.items()]
     learners = [f for f in remoted if f.learns]
     test_kernel = test_string(learners[0], learners[0].learns.name_param) if learners else "lake_test_kernel"
     test_ptx = TEST_PTX.format(kernel=test_kernel)
-    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, test_kernel=test_kernel,
-                  test_ptx=test_ptx,
+    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, ref_types=ref_types,
+                  test_kernel=test_kernel, test_ptx=test_ptx,
                   creators=creators, creator_of=creator_of, expected_real=expected_real,
-                  needs_creator=needs_creator,
+                  needs_creator=needs_creator, is_range=is_range, retainers=retainers,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,
                   loop_spec_index={s.name: i for i, s in enumerate(specset.specs)})
     env = make_env()

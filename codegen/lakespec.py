@@ -72,10 +72,12 @@ MODES = ("sync", "async", "local", "daemon")
 LOCAL_IMPLS = ("error-name", "error-string")
 ERROR_KEYS = ("unavailable", "timeout", "interrupted", "invalid", "unsupported",
               "no-memory", "protocol", "invalid-handle", "no-vendor")
-# Needed only by specs that use what they answer: a `file` parameter
-# (no-file) and a count output clamped to the caller's capacity (too-small).
-OPTIONAL_ERROR_KEYS = ("no-file", "too-small")
-DAEMON_HELPERS = ("stream-sync", "param-info")
+# Optional error kinds, and the kind each falls back to when a spec omits it
+# (None: needed only by specs that use what they answer: a `file` parameter
+# needs no-file, a count output clamped to the caller's capacity too-small).
+OPTIONAL_ERROR_KEYS = {"not-held": "invalid", "no-file": None, "too-small": None}
+DAEMON_HELPERS = ("stream-sync", "param-info", "set-current")
+LIFETIMES = ("creates", "destroys", "retains", "releases")
 SIZE_FUNCTIONS = {"module_image_size": "lake_module_image_size"}
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -151,7 +153,7 @@ class Param:
             _fail(path, node, f"parameter name '{self.name}' is not a C identifier")
         _only(path, node, ("name", "type", "kind", "dir", "doc", "size", "count",
                            "elem", "max", "function", "c-type", "lifetime",
-                           "parent", "learn-params", "kernels-from", "nul-terminated"),
+                           "parent", "learn-params", "extent", "kernels-from", "nul-terminated"),
               f"parameter '{self.name}'")
         self.doc = node.get("doc", "")
         self.kind = node.get("kind")
@@ -173,6 +175,9 @@ class Param:
         self.name_param = None      # resolved learn-params
         self.image_param = None     # resolved kernels-from
         self.capacity_of = None     # an inout count: the out buffer it sizes
+        self.extent = node.get("extent")
+        self.extent_ast = None  # size tree of the device range this value names
+        self.sizes_extent = False   # an output another output's extent is computed from
         self.node, self.path = node, path
         self.type = None       # CType for typed params
         self.elem = None       # CType for typed buffers
@@ -291,6 +296,21 @@ class Function:
         return [p for p in self.params if p.is_out]
 
     @property
+    def produces(self):
+        """Does a successful call hand something back or change what the
+        client holds: an output value or buffer, a resource created or
+        destroyed, a reference taken or dropped?  Such a call's own result is
+        never replaced by an earlier async call's deferred error."""
+        return bool(self.outs) or self.learns is not None or any(
+            (p.kind == "buffer" and p.dir != "in") or p.lifetime is not None
+            for p in self.params)
+
+    @property
+    def ranges(self):
+        """Input device addresses with the extent each call touches."""
+        return [p for p in self.params if p.dir == "in" and p.extent_ast is not None]
+
+    @property
     def wire_params(self):
         return [p for p in self.params if p.on_wire]
 
@@ -355,16 +375,18 @@ class Spec:
         self.result_name = _need(path, result, "type")
         self.success = _need(path, result, "success")
         errors = _need(path, result, "errors", dict)
+        known = ERROR_KEYS + tuple(OPTIONAL_ERROR_KEYS)
         for key in errors:
-            if key not in ERROR_KEYS + OPTIONAL_ERROR_KEYS:
-                _fail(path, errors, f"unknown error kind '{key}' "
-                                    f"(known: {', '.join(ERROR_KEYS + OPTIONAL_ERROR_KEYS)})")
+            if key not in known:
+                _fail(path, errors, f"unknown error kind '{key}' (known: {', '.join(known)})")
         for key in ERROR_KEYS:
             _need(path, errors, key)
         for key in OPTIONAL_ERROR_KEYS:
             if key in errors:
                 _need(path, errors, key)
-        self.errors = {k.replace("-", "_"): errors.get(k) for k in ERROR_KEYS + OPTIONAL_ERROR_KEYS}
+        self.errors = {k.replace("-", "_"): errors[k] for k in ERROR_KEYS}
+        for key, fallback in OPTIONAL_ERROR_KEYS.items():
+            self.errors[key.replace("-", "_")] = errors.get(key, errors[fallback] if fallback else None)
         self.result_node = result
         daemon = root.get("daemon", {}) or {}
         if not isinstance(daemon, dict):
@@ -525,6 +547,31 @@ class SpecSet:
                                          "(what the caller gets when lakeD reports more than fits)")
         if any(f.is_async and f.buffers for f in s.functions) and sync is None:
             _fail(s.path, s.raw, "async functions with buffers need a daemon stream-sync function")
+        setcur = helpers.get("set_current")
+        s.context_type = None
+        if setcur is not None:
+            if len(setcur.params) != 1 or not setcur.params[0].is_handle \
+                    or setcur.params[0].dir != "in" or not setcur.remoted:
+                _fail(s.path, s.daemon_node, "daemon set-current must be a remoted function "
+                                             "taking exactly one input handle (the context)")
+            s.context_type = setcur.params[0].type
+        # A counted reference ('retains') needs the one function that drops it,
+        # which lakeD calls for each reference a client leaves behind.
+        s.releasers = {}
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "releases":
+                    if p.type.name in s.releasers:
+                        p.fail(f"a second function releases {p.type.name} references "
+                               f"(first: {s.releasers[p.type.name].name})")
+                    if len(f.params) != 1 or not f.remoted:
+                        p.fail("a releasing function must be remoted and take only the reference")
+                    s.releasers[p.type.name] = f
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "retains" and p.type.name not in s.releasers:
+                    p.fail(f"nothing releases {p.type.name} references: give one function "
+                           f"'lifetime: releases'")
         for t in s.types:
             if t.destroy_fn:
                 dfn = t.destroy_fn
@@ -633,20 +680,39 @@ class SpecSet:
             if not p.c_type_override or not p.c_type_override.strip().endswith("*"):
                 p.fail(f"kind '{p.kind}' needs 'c-type', a pointer type")
         if p.lifetime is not None:
-            if p.lifetime not in ("creates", "destroys"):
-                p.fail(f"unknown lifetime '{p.lifetime}' (creates or destroys)")
-            if p.type is None or not (p.type.kind == "handle" or p.type.tracked):
+            if p.lifetime not in LIFETIMES:
+                p.fail(f"unknown lifetime '{p.lifetime}' ({', '.join(LIFETIMES)})")
+            if p.lifetime in ("retains", "releases"):
+                if p.type is None or p.dir != "in" or p.type.kind not in ("scalar", "enum") \
+                        or p.type.tracked:
+                    p.fail(f"'lifetime: {p.lifetime}' applies to an input scalar (the value "
+                           f"a counted reference is taken on)")
+            elif p.type is None or not (p.type.kind == "handle" or p.type.tracked):
                 p.fail("'lifetime' applies to handles and tracked scalars (types with 'destroy')")
             if p.lifetime == "creates" and p.dir != "out":
                 p.fail("'lifetime: creates' applies to an output")
             if p.lifetime == "destroys" and p.dir != "in":
                 p.fail("'lifetime: destroys' applies to an input")
+        is_range = p.type is not None and p.type.kind == "scalar" and p.type.tracked
         if p.parent is not None:
             pp = f.param(p.parent)
-            if not (p.is_handle and p.dir == "out"):
-                p.fail("'parent' applies to an output handle")
+            if not ((p.is_handle or is_range) and p.dir == "out"):
+                p.fail("'parent' applies to an output handle or tracked scalar")
             if pp is None or not pp.is_handle or pp.dir != "in":
                 p.fail(f"parent '{p.parent}' is not an input handle parameter")
+        # A tracked scalar (a device address) names a range of bytes: lakeD
+        # checks every one a client passes against that client's own ranges.
+        if p.extent is not None:
+            if not is_range:
+                p.fail("'extent' applies to tracked scalars (types with 'destroy', e.g. CUdeviceptr)")
+            if p.lifetime == "destroys":
+                p.fail("a destroyed value names a whole range: it takes no 'extent'")
+            if p.dir == "out" and p.lifetime != "creates" and p.parent is None:
+                p.fail("an output range needs 'lifetime: creates' or a 'parent' that owns it")
+            p.extent_ast = self._parse_size(f, p, str(p.extent), allow_outs=p.dir == "out")
+        elif is_range and p.lifetime != "destroys":
+            p.fail(f"a {p.type.name} needs 'extent' (the bytes it spans from this address), "
+                   f"or 'lifetime: destroys'")
         if p.learn_params is not None:
             if not (p.is_handle and p.dir == "out"):
                 p.fail("'learn-params' applies to an output handle")
@@ -693,8 +759,11 @@ class SpecSet:
                     q.fail("counts two output buffers")
                 q.capacity_of = b
 
-    def _parse_size(self, f, p, text):
-        """Parses a size expression into a small tree; rejects anything unsafe."""
+    def _parse_size(self, f, p, text, allow_outs=False):
+        """Parses a size expression into a small tree; rejects anything unsafe.
+
+        allow_outs: the expression may name output scalars (an extent that is
+        only known after the call, e.g. pitch * height)."""
         # '*p' (the input value of an inout scalar) is a unary '*', which Python
         # lacks: each unary '*name' becomes '__deref_name' before parsing.
         try:
@@ -716,6 +785,10 @@ class SpecSet:
                 q = f.param(n.id)
                 if q is None:
                     p.fail(f"bad size expression '{text}': unknown parameter '{n.id}'")
+                if allow_outs and q.kind is None and q.dir == "out" and q is not p \
+                        and q.type.kind == "scalar" and not q.type.tracked:
+                    q.sizes_extent = True   # lakeD always asks the vendor for it
+                    return ("out", q)
                 if q.kind is not None or q.type.kind not in ("scalar", "enum") or q.dir != "in":
                     p.fail(f"bad size expression '{text}': '{n.id}' is not an input scalar")
                 return ("param", q)
@@ -779,6 +852,11 @@ def size_c(node, side):
         v = p.name if side == "client" else f"a->{p.name}"
         return f"lake_sz_from_s64(&ovf, (long long)({v}))" if p.type.wire.startswith("__s") \
             else f"(__u64)({v})"
+    if kind == "out":
+        p = node[1]
+        if side == "client":
+            return f"({p.name} ? (__u64)*{p.name} : 0)"
+        return f"(__u64)(out_{p.name})"
     if kind == "deref":
         p = node[1]
         if side == "client":

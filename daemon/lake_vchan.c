@@ -3,7 +3,6 @@
  * VM channels (see lake_vchan.h and include/lake/lake_ivshmem.h).
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,7 +32,6 @@
 struct lake_vchan {
 	struct lake_chan chan;		/* served with lake_serve() */
 	struct lake_vchan_opts o;
-	char path[256];
 	char name[300];
 	int fd;
 	__u8 *map;
@@ -42,8 +40,14 @@ struct lake_vchan {
 	pthread_t thread, beat_thread;
 	bool beat_started;
 	atomic_int stopping;
+	atomic_int serving;		/* a session is served now */
+	/*
+	 * complete() and wait() of several serving threads: the completion
+	 * queue's tail and the view of the guest's heartbeat below.
+	 */
+	pthread_mutex_t lock;
 
-	/* The session being served (serving thread only). */
+	/* The session being served (set up by the channel's thread). */
 	__u32 session;
 	__u32 epoch;			/* the guest's epoch when it acked */
 	struct lake_ivshmem_hdr guest;	/* the header as read once, after the ack */
@@ -59,63 +63,7 @@ struct lake_vchan {
 	__u32 busy_tail;
 };
 
-/* Arena bytes pinned for all VMs: the quota vm_pin_max_mb applies to. */
-static pthread_mutex_t lake_vchan_pin_lock = PTHREAD_MUTEX_INITIALIZER;
-static __u64 lake_vchan_pinned;
-
 #define lake_vchan_of(ch)	((struct lake_vchan *)((char *)(ch) - offsetof(struct lake_vchan, chan)))
-
-/* ------------------------------------------------------------------------ */
-/* Settings                                                                 */
-
-void lake_vchan_config_defaults(struct lake_vchan_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->pin_max_mb = LAKE_VCHAN_DEFAULT_PIN_MAX_MB;
-	c->guest_timeout_ms = LAKE_VCHAN_DEFAULT_GUEST_TIMEOUT_MS;
-}
-
-static int lake_vchan_uint(const char *key, const char *val, unsigned long lo, unsigned long hi,
-			   unsigned int *out, char *err, size_t errlen)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(val, &end, 10);
-	if (!isdigit((unsigned char)val[0]) || *end || errno || v < lo || v > hi) {
-		snprintf(err, errlen, "%s: '%s' is not a number %lu..%lu", key, val, lo, hi);
-		return -1;
-	}
-	*out = (unsigned int)v;
-	return 0;
-}
-
-int lake_vchan_config_set(struct lake_vchan_config *c, const char *key, const char *val,
-			  char *err, size_t errlen)
-{
-	if (!strcmp(key, "vm_shm")) {
-		size_t n = strlen(val);
-
-		if (!n || n >= sizeof(c->shm[0])) {
-			snprintf(err, errlen, "vm_shm: empty, or a path longer than %zu bytes",
-				 sizeof(c->shm[0]) - 1);
-			return -1;
-		}
-		if (c->nshm == LAKE_VCHAN_MAX) {
-			snprintf(err, errlen, "vm_shm: at most %u VMs", LAKE_VCHAN_MAX);
-			return -1;
-		}
-		memcpy(c->shm[c->nshm++], val, n + 1);
-		return 0;
-	}
-	if (!strcmp(key, "vm_pin_max_mb"))
-		return lake_vchan_uint(key, val, 0, 1u << 20, &c->pin_max_mb, err, errlen);
-	if (!strcmp(key, "vm_guest_timeout_ms"))
-		return lake_vchan_uint(key, val, 2 * LAKE_IVSHMEM_BEAT_MS, 600000,
-				       &c->guest_timeout_ms, err, errlen);
-	return 1;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -208,7 +156,7 @@ int lake_vchan_check_layout(const struct lake_ivshmem_hdr *h, void *base, __u64 
 /* ------------------------------------------------------------------------ */
 /* The channel                                                              */
 
-/* Is the session still on?  Sets v->ended when it is not. */
+/* Is the session still on?  Sets v->ended when it is not.  Lock held. */
 static bool lake_vchan_guest_here(struct lake_vchan *v)
 {
 	struct lake_ivshmem_hdr *h = v->hdr;
@@ -238,8 +186,10 @@ static int lake_vchan_complete(struct lake_chan *ch, struct lake_completion *don
 	struct lake_vchan *v = lake_vchan_of(ch);
 	const __u32 mask = v->cq_entries - 1;
 	unsigned int i;
+	int rc = 0;
 
-	for (i = 0; i < n; i++) {
+	pthread_mutex_lock(&v->lock);
+	for (i = 0; i < n && !rc; i++) {
 		__u64 full_since = 0;
 
 		/* Room for one more?  A guest that consumes nothing (or lies
@@ -248,16 +198,21 @@ static int lake_vchan_complete(struct lake_chan *ch, struct lake_completion *don
 			__atomic_store_n(&v->hdr->cq_tail, v->cq_tail, __ATOMIC_RELEASE);
 			if (!full_since)
 				full_since = lake_now_ns();
-			if (lake_vchan_stop_asked(v) || !lake_vchan_guest_here(v))
-				return -ENODEV;
+			if (lake_vchan_stop_asked(v) || !lake_vchan_guest_here(v)) {
+				rc = -ENODEV;
+				break;
+			}
 			if (lake_now_ns() - full_since > LAKE_VCHAN_CQ_FULL_MS * 1000000ull) {
 				lake_warn("%s: the guest consumed no completion for %d ms (head %u, "
 					  "tail %u): dropping its session", v->name,
 					  LAKE_VCHAN_CQ_FULL_MS, LAKE_LD(v->hdr->cq_head), v->cq_tail);
-				return -EPROTO;
+				rc = -EPROTO;
+				break;
 			}
 			lake_sleep_us(50);
 		}
+		if (rc)
+			break;
 		v->cq[v->cq_tail & mask] = (struct lake_completion){
 			.slot = done[i].slot,
 			.seq = done[i].seq,
@@ -265,8 +220,10 @@ static int lake_vchan_complete(struct lake_chan *ch, struct lake_completion *don
 		v->cq_tail++;
 	}
 	/* The replies and the entries are visible before the new tail. */
-	__atomic_store_n(&v->hdr->cq_tail, v->cq_tail, __ATOMIC_RELEASE);
-	return 0;
+	if (!rc)
+		__atomic_store_n(&v->hdr->cq_tail, v->cq_tail, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&v->lock);
+	return rc;
 }
 
 /*
@@ -288,9 +245,14 @@ static int lake_vchan_wait(struct lake_chan *ch)
 	__u32 tail = head;
 
 	for (;;) {
+		bool here;
+
 		if (lake_vchan_stop_asked(v))
 			return LAKE_CHAN_STOP;
-		if (!lake_vchan_guest_here(v))
+		pthread_mutex_lock(&v->lock);
+		here = lake_vchan_guest_here(v);
+		pthread_mutex_unlock(&v->lock);
+		if (!here)
 			return LAKE_CHAN_STOP;	/* a normal end, not an error */
 		tail = __atomic_load_n(&ctrl->sq_tail, __ATOMIC_ACQUIRE);
 		if (tail != head)
@@ -425,33 +387,23 @@ static int lake_vchan_offer(struct lake_vchan *v)
 	return 0;
 }
 
-/* Pins the guest's arena if the quota allows.  Returns the bytes pinned. */
+/* Pins the guest's arena if the quota holder grants it.  Returns the bytes pinned. */
 static __u64 lake_vchan_pin(struct lake_vchan *v)
 {
 	__u64 n = v->chan.ring.arena_size;
-	char what[320];
-	bool ok;
+	char what[320], why[256] = "";
 
-	if (!n)
+	if (!n || !v->o.pin_ask)
 		return 0;
-	pthread_mutex_lock(&lake_vchan_pin_lock);
-	ok = lake_vchan_pinned + n <= v->o.pin_max;
-	if (ok)
-		lake_vchan_pinned += n;
-	pthread_mutex_unlock(&lake_vchan_pin_lock);
-	if (!ok) {
-		lake_warn("%s: not pinning the guest's %llu MiB arena: VMs' pinned arenas would "
-			  "exceed vm_pin_max_mb (%llu MiB); its copies run at pageable speed",
-			  v->name, (unsigned long long)(n >> 20),
-			  (unsigned long long)(v->o.pin_max >> 20));
+	if (!v->o.pin_ask(v->o.pin_arg, n, why, sizeof(why))) {
+		lake_warn("%s: not pinning the guest's %llu MiB arena: %s; its copies run at "
+			  "pageable speed", v->name, (unsigned long long)(n >> 20), why);
 		return 0;
 	}
 	snprintf(what, sizeof(what), "%s's arena", v->name);
 	if (lake_vendor_pin(v->o.vendor, v->chan.ring.arena, n, what))
 		return n;
-	pthread_mutex_lock(&lake_vchan_pin_lock);
-	lake_vchan_pinned -= n;
-	pthread_mutex_unlock(&lake_vchan_pin_lock);
+	v->o.pin_return(v->o.pin_arg, n);
 	return 0;
 }
 
@@ -460,17 +412,19 @@ static void lake_vchan_unpin(struct lake_vchan *v, __u64 pinned)
 	if (!pinned)
 		return;
 	lake_vendor_unpin(v->o.vendor, v->chan.ring.arena);
-	pthread_mutex_lock(&lake_vchan_pin_lock);
-	lake_vchan_pinned -= pinned;
-	pthread_mutex_unlock(&lake_vchan_pin_lock);
+	v->o.pin_return(v->o.pin_arg, pinned);
 }
 
 static void lake_vchan_serve_session(struct lake_vchan *v)
 {
-	struct lake_serve_opts opts = { .spin_us = v->o.spin_us, .stop = &v->stopping };
+	struct lake_serve_opts opts = {
+		.spin_us = v->o.spin_us,
+		.stop = &v->stopping,
+		.threads = v->o.threads,
+	};
 	struct lake_serve_stats stats = { 0 };
+	struct lake_srv_conn_stats cs;
 	struct lake_srv_conn *conn;
-	unsigned int nres;
 	__u64 pinned;
 	int rc;
 
@@ -482,23 +436,28 @@ static void lake_vchan_serve_session(struct lake_vchan *v)
 		return;
 	}
 	pinned = lake_vchan_pin(v);
-	lake_info("%s: serving the guest's lake.ko, session %08x: %u slots, arena %llu MiB%s",
-		  v->name, v->session, v->chan.ring.nslots,
-		  (unsigned long long)(v->chan.ring.arena_size >> 20), pinned ? " (pinned)" : "");
+	lake_info("%s: serving the guest's lake.ko, session %08x: %u slots, arena %llu MiB%s, "
+		  "%u serving thread%s", v->name, v->session, v->chan.ring.nslots,
+		  (unsigned long long)(v->chan.ring.arena_size >> 20), pinned ? " (pinned)" : "",
+		  opts.threads ? opts.threads : 1, opts.threads > 1 ? "s" : "");
+	atomic_store(&v->serving, 1);
 	rc = lake_serve(&v->chan, conn, &opts, &stats);
+	atomic_store(&v->serving, 0);
 	/* lake_serve() stops on lakeD's flag too; the guest's own end is in ended. */
 	if (!rc && !v->ended && lake_vchan_stop_asked(v))
 		v->ended = "lakeD is stopping";
 	/* First the guest learns the session is over, then its resources go. */
 	LAKE_ST(v->hdr->host_session, 0);
-	nres = lake_srv_res_count(conn, LAKE_RT_NONE);
-	lake_srv_conn_free(conn);
+	lake_srv_conn_stats(conn, &cs);
+	lake_srv_conn_free(conn);	/* destroys what the guest left, drops its references */
 	lake_vchan_unpin(v, pinned);
 	lake_info("%s: session %08x over: %s; served %llu commands (%llu sleeps), freed %u "
-		  "resource%s", v->name, v->session,
+		  "resource%s, released %u primary context reference%s, %u threads with state "
+		  "(%llu evicted, %llu deferred errors lost)", v->name, v->session,
 		  v->ended ? v->ended : rc ? "the guest broke its ring (see above)" : "stopped",
-		  (unsigned long long)stats.commands, (unsigned long long)stats.waits, nres,
-		  nres == 1 ? "" : "s");
+		  (unsigned long long)stats.commands, (unsigned long long)stats.waits, cs.owned,
+		  cs.owned == 1 ? "" : "s", cs.refs, cs.refs == 1 ? "" : "s", cs.threads,
+		  (unsigned long long)cs.threads_evicted, (unsigned long long)cs.deferred_dropped);
 }
 
 static void *lake_vchan_thread(void *arg)
@@ -541,44 +500,79 @@ static void *lake_vchan_beat_thread(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Start and stop                                                           */
 
+int lake_vchan_check_file(int fd, __u64 *size, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st)) {
+		snprintf(why, whylen, "fstat: %s", strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+		return -EINVAL;
+	}
+	if (!lake_pow2((__u64)st.st_size) || (__u64)st.st_size < LAKE_IVSHMEM_MIN_SIZE ||
+	    (__u64)st.st_size > LAKE_VCHAN_MAX_SIZE) {
+		snprintf(why, whylen, "%lld bytes: its size must be a power of two from %u MiB to "
+			 "%llu GiB (ivshmem's BAR)", (long long)st.st_size,
+			 LAKE_IVSHMEM_MIN_SIZE >> 20, LAKE_VCHAN_MAX_SIZE >> 30);
+		return -EINVAL;
+	}
+	*size = (__u64)st.st_size;
+	return 0;
+}
+
+int lake_vchan_open(const char *path, __u64 *size, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), err;
+
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, whylen, "cannot open it: %s (create it before the VM starts, e.g. "
+			 "truncate -s 128M %s)", strerror(errno), path);
+		return err;
+	}
+	err = lake_vchan_check_file(fd, size, why, whylen);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+bool lake_vchan_serving(struct lake_vchan *v)
+{
+	return v && atomic_load(&v->serving);
+}
+
 int lake_vchan_start(struct lake_vchan **out, const struct lake_vchan_opts *o)
 {
 	struct lake_vchan *v;
 	sigset_t all, old;
-	struct stat st;
+	char why[256];
+	__u64 size;
 	int err;
 
 	*out = NULL;
 	v = calloc(1, sizeof(*v));
-	if (!v)
+	if (!v) {
+		close(o->fd);
 		return -ENOMEM;
+	}
 	v->o = *o;
-	if (!v->o.guest_timeout_ms)
-		v->o.guest_timeout_ms = LAKE_VCHAN_DEFAULT_GUEST_TIMEOUT_MS;
-	v->fd = -1;
-	snprintf(v->path, sizeof(v->path), "%s", o->path);
+	v->fd = o->fd;
+	if (v->o.guest_timeout_ms < 2 * LAKE_IVSHMEM_BEAT_MS)
+		v->o.guest_timeout_ms = 2 * LAKE_IVSHMEM_BEAT_MS;
+	pthread_mutex_init(&v->lock, NULL);
 	snprintf(v->name, sizeof(v->name), "VM %s", o->path);
-	v->fd = open(v->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (v->fd < 0) {
-		err = -errno;
-		lake_err("%s: cannot open it: %s (create it before the VM starts, e.g. truncate "
-			 "-s 128M %s)", v->name, strerror(errno), v->path);
+	/* The supervisor checked it; checking again costs nothing. */
+	err = lake_vchan_check_file(v->fd, &size, why, sizeof(why));
+	if (err) {
+		lake_err("%s: %s", v->name, why);
 		goto fail;
 	}
-	if (fstat(v->fd, &st) || !S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		lake_err("%s: not a regular file", v->name);
-		goto fail;
-	}
-	if (!lake_pow2((__u64)st.st_size) || (__u64)st.st_size < LAKE_IVSHMEM_MIN_SIZE ||
-	    (__u64)st.st_size > LAKE_VCHAN_MAX_SIZE) {
-		err = -EINVAL;
-		lake_err("%s: %lld bytes: its size must be a power of two from %u MiB to %llu GiB "
-			 "(ivshmem's BAR)", v->name, (long long)st.st_size,
-			 LAKE_IVSHMEM_MIN_SIZE >> 20, LAKE_VCHAN_MAX_SIZE >> 30);
-		goto fail;
-	}
-	v->size = (size_t)st.st_size;
+	v->size = (size_t)size;
 	v->map = mmap(NULL, v->size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->map == MAP_FAILED) {
 		err = -errno;
@@ -586,16 +580,18 @@ int lake_vchan_start(struct lake_vchan **out, const struct lake_vchan_opts *o)
 		lake_err("%s: cannot map it: %s", v->name, strerror(errno));
 		goto fail;
 	}
-	/* Like /dev/lake's VM_DONTCOPY: a process lakeD forks does not inherit
-	 * the guest's memory. */
-	if (madvise(v->map, v->size, MADV_DONTFORK))
-		lake_warn("%s: madvise(MADV_DONTFORK): %s: a fork of lakeD would inherit the "
-			  "guest's memory", v->name, strerror(errno));
+	/* Like /dev/lake's VM_DONTCOPY: a process forked from here does not
+	 * inherit the guest's memory. */
+	if (madvise(v->map, v->size, MADV_DONTFORK)) {
+		err = -errno;
+		lake_err("%s: madvise(MADV_DONTFORK): %s", v->name, strerror(errno));
+		goto fail;
+	}
 	v->hdr = (struct lake_ivshmem_hdr *)v->map;
 	v->chan.name = v->name;
 	v->chan.ops = &lake_vchan_ops;
 	v->chan.lazy_reports = true;	/* lake.ko's callers read done_seq while they spin */
-	/* A session a lakeD before us left offered is over; the file is
+	/* A session a process before us left offered is over; the file is
 	 * LAKE's (lake.ko takes a device with this, or a zeroed one). */
 	LAKE_ST(v->hdr->host_session, 0);
 	LAKE_ST(v->hdr->host_magic, LAKE_IVSHMEM_MAGIC);
@@ -623,8 +619,8 @@ fail:
 	}
 	if (v->map)
 		munmap(v->map, v->size);
-	if (v->fd >= 0)
-		close(v->fd);
+	close(v->fd);
+	pthread_mutex_destroy(&v->lock);
 	free(v);
 	return err;
 }
@@ -638,5 +634,6 @@ void lake_vchan_stop(struct lake_vchan *v)
 	pthread_join(v->beat_thread, NULL);
 	munmap(v->map, v->size);
 	close(v->fd);
+	pthread_mutex_destroy(&v->lock);
 	free(v);
 }

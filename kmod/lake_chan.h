@@ -90,9 +90,11 @@ void lake_chan_exit(void);
 int lake_chan_attach(const void *daemon);
 void lake_chan_detach(const void *daemon);
 bool lake_chan_is_daemon(const void *file);
-/* The daemon's file, used by the process that attached it (not a child that
+/* The daemon's file, used by the process that may map the region: the one
+ * that attached it or the one it handed the channel to (not a child that
  * inherited the descriptor). */
 bool lake_chan_is_daemon_process(struct file *file);
+int lake_chan_handoff(struct file *file, pid_t nr);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
 int lake_chan_complete_batch(struct lake_completion *c, u32 count);

@@ -9,7 +9,8 @@
 #           guest kernel -> lake.ko -> ivshmem -> the host's lakeD -> the
 #           host's GPU; logs in /out/hello
 #   apps    every other module in apps/: loaded and unloaded; one that comes
-#           with apps/NAME.vm-check.sh is checked by that script instead
+#           with apps/NAME.vm-check.sh is checked by that script instead (the
+#           workload kit's modules: GPU path on the host's GPU = CPU path)
 #   bench   ROUNDS rounds of: NULL_N null round trips from kernel context
 #           (lake_selftest `bench`) and a getppid() loop (vmbench), then the
 #           MLP of bench/gpu from kernel context (lake_kbench.ko), batch 1
@@ -70,7 +71,7 @@ if want apps; then
 		[ -e "$ko" ] || continue
 		if [ -r "/lake/apps/$name.vm-check.sh" ]; then
 			if sh "/lake/apps/$name.vm-check.sh" >"$out/apps/$name.log" 2>&1; then
-				say "app $name: OK (its vm-check)"
+				say "app $name: OK: $(tail -n 1 "$out/apps/$name.log")"
 			else
 				say "app $name: FAILED (its vm-check; $out/apps/$name.log)"
 				rc=1

@@ -181,7 +181,7 @@ grep -q "waiting for the guest" "$out/lakeD.log" || {
 }
 # Without nvidia-smi, lakeD's own probe says which GPU it serves.
 [ -n "$gpu" ] || [ "$daemon" = fake ] ||
-	gpu=$(sed -n 's/^lakeD: info: \(GPU 0: .*\)/\1/p' "$out/lakeD.log" | head -n 1)
+	gpu=$(sed -n 's/^lakeD[^:]*: info: \(GPU 0: .*\)/\1/p' "$out/lakeD.log" | head -n 1)
 say "host: $(basename "$laked") (pid $dpid) serves the VM's ivshmem file $shm${gpu:+ on $gpu}"
 
 # --- the VM -----------------------------------------------------------------------------

@@ -18,7 +18,8 @@
 #   boot/vmlinuz, boot/kver  the Debian kernel the modules are built for
 #   busybox                  static: the guest's userland
 #   guest/                   lake.ko, lake_selftest.ko, lake_kbench.ko, every
-#                            app module (apps/*/*.ko), vmbench, lake-vmtool,
+#                            app module (apps/*/*.ko, apps/*/kmod/*.ko) and its
+#                            vm-check script, vmbench, lake-vmtool,
 #                            the GPU kernels' fatbin
 #   host/                    lakeD, lakeD-fake, liblake and the host rows of
 #                            the benchmark (lake_bench_lake, _direct)
@@ -167,13 +168,17 @@ EOF
 		[ -e "$build/$f" ] || die "$build/$f is not built (cmake --build $build)"
 		cp -L "$build/$f" "$d/guest/"
 	done
-	# An app may come with apps/DIR/vm-check.sh: it checks the app's module
-	# in the VM (e.g. GPU path against CPU path) instead of a bare load.
-	for f in "$build"/apps/*/*.ko; do
+	# Each module on the workload kit (apps/APP/kmod/) comes with
+	# apps/common/vm-check.sh, which checks its GPU path against its CPU
+	# path in the VM; an app's own apps/APP/vm-check.sh takes its place.
+	for f in "$build"/apps/*/*.ko "$build"/apps/*/kmod/*.ko; do
 		[ -e "$f" ] || continue
 		cp -L "$f" "$d/guest/apps/"
-		lib=$SRC/apps/$(basename "$(dirname "$f")")/vm-check.sh
-		[ -e "$lib" ] && cp "$lib" "$d/guest/apps/$(basename "$f" .ko).vm-check.sh"
+		app=${f#"$build"/apps/}
+		app=${app%%/*}
+		check=$SRC/apps/$app/vm-check.sh
+		[ -e "$check" ] || case $f in */kmod/*) check=$SRC/apps/common/vm-check.sh ;; esac
+		[ -e "$check" ] && cp "$check" "$d/guest/apps/$(basename "$f" .ko).vm-check.sh"
 	done
 	[ -e "$d/guest/apps/lake_hello.ko" ] || die "$build/apps/hello/lake_hello.ko is not built"
 	cp "$SRC/apps/hello/demo-run.sh" "$d/guest/"

@@ -7,7 +7,11 @@
 # second, small ivshmem device):
 #   start [ARGS]   start lakeD-fake --vm-shm (ARGS: e.g. --fake-verify)
 #   start-lakeD    start the real lakeD --vm-shm (no GPU: CUDA_ERROR_NO_DEVICE)
-#   stop | kill    SIGTERM (expect exit 0) | SIGKILL it
+#   stop | kill    SIGTERM (expect exit 0) | SIGKILL it, all its processes
+#   kill-worker    SIGKILL the VM's worker process alone (the supervisor
+#                  starts another)
+#   kill-supervisor  SIGKILL the supervisor alone (its VM worker must end
+#                  the session and exit)
 #   hostile-host N / hostile-host-wait     lake-vmtool hostile-host, N s
 #   fuzz-host N SEED / fuzz-host-stop      fuzz_kchan --vm-shm, N s at most
 #   other-client N / other-client-wait     a liblake client on the host making
@@ -18,9 +22,14 @@
 #                  bridge (lakeD-fake --fake-verify on the host); a clean
 #                  stop of lakeD ends the session at once
 #   2. load        32 kthreads x 10,000 mixed sync/async calls
-#   3. faults      lakeD killed (-9) under 8 calling kthreads: all get
-#                  -ENODEV within host_timeout_ms (1 s) + slack; again under
-#                  the mixed load: nothing stays in flight
+#   3. faults      lakeD killed (-9, all its processes) under 8 calling
+#                  kthreads: all get -ENODEV within host_timeout_ms (1 s) +
+#                  slack; again under the mixed load: nothing stays in flight
+#   3b. worker death  the VM's worker process alone killed (-9) under 8
+#                  calling kthreads: they fail as fast; the supervisor
+#                  starts another worker, which offers a new session
+#   3c. supervisor death  the supervisor alone killed (-9): its VM worker
+#                  ends the session (callers fail at once) and exits
 #   4. fail-fast   no lakeD: calls fail at once
 #   5. re-attach   a new lakeD serves without reloading lake.ko; then
 #                  lake_hello.ko served by the real lakeD says it went over
@@ -162,6 +171,37 @@ wait_done "$FPID" 30000 || fail "faults under load: the load still runs 30 s aft
 wait "$FPID" && fail "faults under load: the load passed although lakeD was killed under it"
 wait_stat in_flight 0 2000
 log "faults under load: nothing left in flight after the kill"
+
+# --- 3b. worker death -------------------------------------------------------------
+step "3b. worker death: the VM's worker process killed (-9) under 8 calling kthreads"
+start_host
+s0=$(kstat vm_session)
+n0=$(null_calls)
+(echo faults 8 >"$ST/run") 2>"$OUT/faults-worker.log" &
+FPID=$!
+wait_count null_calls $((n0 + 1000)) "$FPID" 10000 "worker death (null round trips)"
+ask kill-worker
+t_kill=$(now_ms)
+wait_done "$FPID" 5000 || fail "worker death: callers still waiting 5 s after the VM's worker was killed"
+took=$(($(now_ms) - t_kill))
+wait "$FPID" || fail "worker death: not every thread got -ENODEV: $(cat "$OUT/faults-worker.log")"
+[ "$took" -lt 2500 ] || fail "worker death: callers took ${took} ms to fail (host_timeout_ms is 1000)"
+wait_stat daemon attached 10000
+[ "$(kstat vm_session)" != "$s0" ] || fail "worker death: the session after the restart is the old one"
+log "worker death: all 8 threads returned -ENODEV ${took} ms after the kill; the next worker's session: $(kstat vm_session)"
+ask alive
+run load 8 1000
+wait_stat in_flight 0 2000
+
+# --- 3c. supervisor death ----------------------------------------------------------
+step "3c. supervisor death: the supervisor alone killed (-9)"
+ended0=$(kstat vm_host_ended)
+t=$(now_ms)
+ask kill-supervisor
+log "supervisor death: $REPLY"
+wait_stat daemon absent 2000
+log "supervisor death: the session ended in $(($(now_ms) - t)) ms"
+[ "$(kstat vm_host_ended)" -gt "$ended0" ] || fail "supervisor death: the worker did not end its session (vm_host_ended did not count it)"
 
 # --- 4. fail-fast -------------------------------------------------------------
 step "4. fail-fast: no lakeD"

@@ -8,12 +8,14 @@
 # fails on any WARN/BUG/oops in the guest's kernel log) running
 # bridge-guest.sh, and answers that script's requests: starting, stopping
 # and killing lakeD-fake (or the real lakeD, which answers every CUDA call
-# with CUDA_ERROR_NO_DEVICE here), running the hostile host (lake-vmtool
-# hostile-host), the fuzzing host (fuzz_kchan --vm-shm) and a liblake client
-# of the same lakeD-fake while the guest is hostile.  After the VM is gone it checks what only the host can see:
-# lakeD-fake freed the resources the powered-off guest held (its heartbeat
-# stopped), it refused to pin more than --vm-pin-max-mb, and no lakeD-fake
-# crashed.  Logs in OUT_DIR: lakeD-N.log, hostile-host.log, fuzz-host.log,
+# with CUDA_ERROR_NO_DEVICE here) -- all its processes, only the VM's
+# worker process, or only the supervisor --, running the hostile host
+# (lake-vmtool hostile-host), the fuzzing host (fuzz_kchan --vm-shm) and a
+# liblake client of the same lakeD-fake while the guest is hostile.  After
+# the VM is gone it checks what only the host can see: lakeD-fake freed the
+# resources the powered-off guest held (its heartbeat stopped), it refused
+# to pin more than --vm-pin-max-mb, the VM's worker ran unprivileged, and no
+# lakeD-fake crashed.  Logs in OUT_DIR: lakeD-N.log, hostile-host.log, fuzz-host.log,
 # other-client.log, vm/ (console.log, dmesg.txt).
 set -uo pipefail
 
@@ -79,6 +81,43 @@ start_fake() {
 	return 1
 }
 
+# The processes lakeD started (its workers): children of $dpid.
+workers() {
+	local f pid comm state ppid rest
+	for f in /proc/[0-9]*/stat; do
+		read -r pid comm state ppid rest <"$f" 2>/dev/null || continue
+		[ "$ppid" = "$dpid" ] && echo "$pid"
+	done
+}
+
+# The VM's worker, as the supervisor's log last named it.
+vm_worker() {
+	sed -n 's/.*: VM 0 (.*): served by process \([0-9]*\).*/\1/p' "$out/lakeD-$n.log" | tail -n 1
+}
+
+# kill_all: lakeD dies with all its processes (stopped first, so that it
+# starts no new worker meanwhile).
+kill_all() {
+	local w
+	kill -STOP "$dpid" 2>/dev/null || return 1
+	for w in $(workers); do
+		kill -KILL "$w"
+	done
+	stop_fake KILL 137
+}
+
+# gone PID MS: PID exits (or is a zombie) within MS milliseconds.
+gone() {
+	local i st
+	for i in $(seq $(($2 / 20))); do
+		[ -e "/proc/$1/stat" ] || return 0
+		read -r _ _ st _ <"/proc/$1/stat" 2>/dev/null || return 0
+		[ "$st" = Z ] && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
 # stop_fake SIGNAL WANT: stop it and check its exit status.
 stop_fake() {
 	local st
@@ -128,7 +167,23 @@ while kill -0 "$vmpid" 2>/dev/null; do
 		if stop_fake TERM 0; then reply ok; else reply "lakeD-fake did not exit 0 on SIGTERM"; fi
 		;;
 	kill)
-		stop_fake KILL 137 && reply ok || reply "lakeD-fake was not running"
+		kill_all && reply ok || reply "lakeD-fake was not running"
+		;;
+	kill-worker)
+		w=$(vm_worker)
+		if [ -n "$w" ] && kill -KILL "$w" 2>/dev/null; then reply "ok pid $w"; else reply "no VM worker to kill (lakeD-$n.log)"; fi
+		;;
+	kill-supervisor)
+		w=$(vm_worker)
+		if [ -z "$w" ]; then
+			reply "no VM worker (lakeD-$n.log)"
+		elif ! stop_fake KILL 137; then
+			reply "lakeD-fake was not running"
+		elif gone "$w" 5000; then
+			reply "ok worker $w exited"
+		else
+			reply "the VM's worker $w outlived its supervisor by 5 s"
+		fi
 		;;
 	"hostile-host "*)
 		"$tool" hostile-host "$shm" "${msg#hostile-host }" >"$out/hostile-host.log" 2>&1 &
@@ -199,6 +254,12 @@ else
 fi
 grep -hq "not pinning the guest's .* exceed vm_pin_max_mb" "$out"/lakeD-*.log ||
 	failures+=("no lakeD-fake refused to pin an arena beyond --vm-pin-max-mb 1")
+# Running as root here: the VM's worker ran as the unprivileged vm_user.
+if [ "$(id -u)" = 0 ] && ! grep -hq "serving VM 0 (.*) as uid [1-9]" "$out"/lakeD-*.log; then
+	failures+=("the VM's worker did not run as an unprivileged user ($(grep -h "serving VM 0" "$out"/lakeD-*.log | tail -n 1))")
+fi
+grep -hq "VM 0 (.*): its process [0-9]* was killed by signal 9; starting another" "$out"/lakeD-*.log ||
+	failures+=("no supervisor said it restarted the VM's killed worker")
 if grep -l "Segmentation\|Aborted\|core dumped" "$out"/lakeD-*.log >/dev/null 2>&1; then
 	failures+=("a lakeD-fake crashed: $(grep -l "Segmentation\|Aborted\|core dumped" "$out"/lakeD-*.log)")
 fi
