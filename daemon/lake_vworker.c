@@ -35,21 +35,11 @@ struct lake_vworker {
 	bool stopping;			/* nobody will answer any more */
 };
 
-/* Lock held. */
+/* Lock held.  @serving goes in the report's clients (1: a session). */
 static void lake_vworker_send(struct lake_vworker *w, __u32 type, __u32 id, __u64 bytes,
 			      bool serving)
 {
-	struct lake_worker_report r;
-
-	memset(&r, 0, sizeof(r));
-	r.magic = LAKE_WORKER_MAGIC;
-	r.type = type;
-	r.id = id;
-	r.clients = serving;
-	r.arena_size = bytes;
-	r.gpu_bytes = lake_srv_total_gpu_bytes();
-	if (lake_msg_send(w->ctl, &r, sizeof(r), NULL, 0))
-		lake_debug("cannot report to the supervisor (it is stopping?)");
+	lake_worker_report_send(w->ctl, type, id, serving, bytes);
 }
 
 static bool lake_vworker_pin_ask(void *arg, __u64 bytes, char *why, size_t whylen)

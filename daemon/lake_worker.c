@@ -64,6 +64,21 @@ int lake_msg_send(int sock, const void *msg, size_t len, const int *fds, int nfd
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+void lake_worker_report_send(int ctl, __u32 type, __u32 id, __u32 clients, __u64 arena_size)
+{
+	struct lake_worker_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.magic = LAKE_WORKER_MAGIC;
+	r.type = type;
+	r.id = id;
+	r.clients = clients;
+	r.arena_size = arena_size;
+	r.gpu_bytes = lake_srv_total_gpu_bytes();
+	if (lake_msg_send(ctl, &r, sizeof(r), NULL, 0))
+		lake_debug("cannot report to the supervisor (it is stopping?)");
+}
+
 int lake_msg_recv(int sock, void *msg, size_t len, int *fds, int maxfd, int *nfd)
 {
 	union {

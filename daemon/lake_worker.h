@@ -141,4 +141,9 @@ int lake_vworker_run(const struct lake_worker_init *init, int ctl, int shm_fd);
 int lake_msg_send(int sock, const void *msg, size_t len, const int *fds, int nfd);
 int lake_msg_recv(int sock, void *msg, size_t len, int *fds, int maxfd, int *nfd);
 
+/* A worker's struct lake_worker_report to the supervisor, with the device
+ * memory its clients hold now; a failure is only logged (the supervisor is
+ * stopping, and so will the worker).  The caller serialises sends on @ctl. */
+void lake_worker_report_send(int ctl, __u32 type, __u32 id, __u32 clients, __u64 arena_size);
+
 #endif /* LAKE_WORKER_H */

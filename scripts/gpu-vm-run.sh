@@ -226,7 +226,9 @@ dpid=""
 {
 	echo "== VM bridge on $(hostname): ${gpu:-no GPU}"
 	echo "   path:        kernel module in a VM (Debian $kver under QEMU, $accel: $why_accel)"
-	if [ -n "$gpu" ] && [ "$daemon" = real ]; then
+	if [ "$daemon" = real ] && [ -n "$gpu" ] && [ -z "${gpu##*TEST DOUBLE*}" ]; then
+		echo "                -> lake.ko -> ivshmem -> this machine's lakeD -> libcuda-emu (a TEST DOUBLE: no GPU used)"
+	elif [ -n "$gpu" ] && [ "$daemon" = real ]; then
 		echo "                -> lake.ko -> ivshmem -> this machine's lakeD -> libcuda -> the GPU"
 	elif [ "$daemon" = real ]; then
 		echo "                -> lake.ko -> ivshmem -> this machine's lakeD -> libcuda (no GPU here)"

@@ -38,7 +38,7 @@ case $app in
 linnos) batches=1,5,9,33,256 rows=32 ;;
 mllb) batches=1,130,1024 rows=32 ;;
 kml) batches=1,300 rows=32 ;;
-kleio) batches=1,3,20 rows=4 ;;
+kleio) batches=1,3 rows=2 ;;
 knn) batches=1,5,64 rows=8 ;;
 *) batches=1,16 rows=8 ;;
 esac
