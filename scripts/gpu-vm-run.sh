@@ -31,7 +31,9 @@
 # Environment: LAKE_VM_SHM_MB (the shared file, a power of two; default 128),
 # LAKE_VM_SHM_DIR (a tmpfs for it, default /dev/shm; a tmpfs of our own is
 # mounted when it has too little room),
-# LAKE_VM_SMP (the VM's vCPUs, default 2), LAKE_VM_ACCEL, LAKE_VM_BUNDLE.
+# LAKE_VM_SMP (the VM's vCPUs, default 2), LAKE_VM_ACCEL, LAKE_VM_BUNDLE,
+# LAKE_VM_USER (whom lakeD's process for the VM runs as, default nobody; it
+# must be able to open /dev/nvidia*).
 # Output, in OUT_DIR: summary.txt (also printed), lakeD.log, vm/ (the
 # guest's /out: hello/, apps/, bench/; console.log, dmesg.txt), bench/
 # (table.txt, ratios.csv, host.csv).  Exit 0 when every part passed.
@@ -167,8 +169,17 @@ if [ "$daemon" = fake ]; then
 	laked=$b/host/lakeD-fake
 	fake_arg=--fake
 fi
-"$laked" -f --device /nonexistent/lake --socket "$sock" --vm-shm "$shm" --spin-us 50 \
-	>"$out/lakeD.log" 2>&1 &
+# The VM's worker process runs as vm_user (nobody unless LAKE_VM_USER says
+# otherwise; never root): it must be able to open the GPU's device files.
+vm_user=${LAKE_VM_USER:-nobody}
+if [ "$(id -u)" = 0 ] && [ "$daemon" = real ] && [ -e /dev/nvidiactl ]; then
+	case $(stat -c %a /dev/nvidiactl 2>/dev/null) in
+	*[67]) ;;
+	*) say "warning: /dev/nvidiactl is not open to other users ($(stat -c '%A %U:%G' /dev/nvidiactl)): the VM's process (user $vm_user) may not reach the GPU; set LAKE_VM_USER to a user who can" ;;
+	esac
+fi
+"$laked" -f --device /nonexistent/lake --socket "$sock" --vm-shm "$shm" --vm-user "$vm_user" \
+	--spin-us 50 >"$out/lakeD.log" 2>&1 &
 dpid=$!
 for _ in $(seq 300); do
 	grep -q "waiting for the guest" "$out/lakeD.log" && break
