@@ -5,10 +5,11 @@
  * socket, with the vendor libraries (libcuda, NVML) through lakeD's server
  * core and the generated dispatch table.
  *
- * Processes (lake_worker.h): this one attaches, opens the socket and becomes
- * the supervisor (lake_super.c); the kernel's channel and each user's
- * clients are served by worker processes of their own, started as
- * "lakeD --worker ..." with the credentials of whom they serve.
+ * Processes (lake_worker.h): this one attaches, opens the socket and the
+ * VMs' shared files (--vm-shm) and becomes the supervisor (lake_super.c);
+ * the kernel's channel, each user's clients and each VM are served by
+ * worker processes of their own, started as "lakeD --worker ..." with the
+ * credentials of whom they serve.
  *
  * Built with LAKED_FAKE_VENDOR this is lakeD-fake: the same daemon over the
  * recording TEST DOUBLE of the vendor libraries, for VM tests without a GPU.
@@ -236,7 +237,10 @@ int main(int argc, char **argv)
 	memset(&so, 0, sizeof(so));
 	if (cfg.socket[0] && access(cfg.device, F_OK) && errno == ENOENT) {
 		lake_warn("%s missing: is lake.ko loaded? (modprobe lake) -- serving user-space "
-			  "clients only, on %s", cfg.device, cfg.socket);
+			  "clients only, on %s%s", cfg.device, cfg.socket,
+			  cfg.vm_nshm ? ", and VMs" : "");
+	} else if (cfg.vm_nshm && access(cfg.device, F_OK) && errno == ENOENT) {
+		lake_info("%s missing: serving the kernels of VMs only", cfg.device);
 	} else {
 		dev_fd = lake_kchan_attach(cfg.device, &so.attach);
 		if (dev_fd < 0)

@@ -34,6 +34,10 @@ void lake_config_defaults(struct lake_config *c)
 	c->max_gpu_mb_per_uid = 0;
 	c->max_threads_per_client = 1024;
 	c->worker_idle_s = 30;
+	snprintf(c->vm_user, sizeof(c->vm_user), "%s", LAKE_DEFAULT_VM_USER);
+	c->vm_threads = 4;
+	c->vm_pin_max_mb = 4096;
+	c->vm_guest_timeout_ms = 5000;
 }
 
 /* The numeric settings: key, where, range (min > 0: 0 is not "no limit"). */
@@ -58,6 +62,10 @@ static const struct lake_num_key {
 	LAKE_NUM(max_gpu_mb_per_uid, 0, 16777216, "MiB (0: no limit)"),
 	LAKE_NUM(max_threads_per_client, 16, 1048576, "threads"),
 	LAKE_NUM(worker_idle_s, 0, 86400, "seconds"),
+	LAKE_NUM(vm_threads, 1, 64, "serving threads"),
+	LAKE_NUM(vm_pin_max_mb, 0, 1048576, "MiB"),
+	/* at least two of the guest's 100 ms heartbeats */
+	LAKE_NUM(vm_guest_timeout_ms, 200, 600000, "milliseconds"),
 #undef LAKE_NUM
 };
 
@@ -164,15 +172,34 @@ static int lake_set_num(struct lake_config *c, const struct lake_num_key *k, con
 	return 0;
 }
 
-static int lake_set_user(struct lake_config *c, const char *val, char *err, size_t errlen)
+/* kernel_user, vm_user: @dst holds 64 bytes. */
+static int lake_set_user(char *dst, const char *key, const char *val, char *err, size_t errlen)
 {
 	size_t n = strlen(val);
 
-	if (!n || n >= sizeof(c->kernel_user) || strchr(val, ':') || strchr(val, '/')) {
-		lake_cfg_err(err, errlen, "kernel_user: '%s' is not a user name", val);
+	if (!n || n >= sizeof(((struct lake_config *)0)->kernel_user) || strchr(val, ':') ||
+	    strchr(val, '/')) {
+		lake_cfg_err(err, errlen, "%s: '%s' is not a user name", key, val);
 		return -1;
 	}
-	memcpy(c->kernel_user, val, n + 1);
+	if (!strcmp(key, "vm_user") && !strcmp(val, "root")) {
+		lake_cfg_err(err, errlen, "vm_user: a VM's process must not run as root");
+		return -1;
+	}
+	memcpy(dst, val, n + 1);
+	return 0;
+}
+
+/* vm_shm: one more VM's file. */
+static int lake_add_vm(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	if (c->vm_nshm == LAKE_MAX_VMS) {
+		lake_cfg_err(err, errlen, "vm_shm: at most %u VMs", LAKE_MAX_VMS);
+		return -1;
+	}
+	if (lake_set_path(c->vm_shm[c->vm_nshm], val, "vm_shm", err, errlen))
+		return -1;
+	c->vm_nshm++;
 	return 0;
 }
 
@@ -186,7 +213,11 @@ static int lake_config_set(struct lake_config *c, const char *key, const char *v
 		if (!strcmp(key, lake_num_keys[i].key))
 			return lake_set_num(c, &lake_num_keys[i], val, err, errlen);
 	if (!strcmp(key, "kernel_user"))
-		return lake_set_user(c, val, err, errlen);
+		return lake_set_user(c->kernel_user, key, val, err, errlen);
+	if (!strcmp(key, "vm_user"))
+		return lake_set_user(c->vm_user, key, val, err, errlen);
+	if (!strcmp(key, "vm_shm"))
+		return lake_add_vm(c, val, err, errlen);
 	if (!strcmp(key, "device"))
 		return lake_set_path(c->device, val, "device", err, errlen);
 	if (!strcmp(key, "spin_us"))
@@ -304,6 +335,7 @@ static const struct lake_opt lake_opts[] = {
 	{ "socket", 's', true, "socket", LAKE_CONFIG_OK },
 	{ "no-socket", 0, false, NULL, LAKE_CONFIG_OK },
 	{ "socket-mode", 0, true, "socket_mode", LAKE_CONFIG_OK },
+	{ "vm-shm", 0, true, "vm_shm", LAKE_CONFIG_OK },
 	{ "config", 'c', true, NULL, LAKE_CONFIG_OK },
 	{ "log-level", 'l', true, "log_level", LAKE_CONFIG_OK },
 	{ "foreground", 'f', false, NULL, LAKE_CONFIG_OK },
@@ -371,7 +403,8 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 				for (k = 0; k < LAKE_NNUM; k++)
 					if (!strcmp(key, lake_num_keys[k].key))
 						break;
-				if (k < LAKE_NNUM || !strcmp(key, "kernel_user")) {
+				if (k < LAKE_NNUM || !strcmp(key, "kernel_user") ||
+				    !strcmp(key, "vm_user")) {
 					val = lake_opt_value(a, eq, argc, argv, &i, err, errlen);
 					if (!val)
 						return LAKE_CONFIG_ERROR;
@@ -469,6 +502,11 @@ void lake_config_usage(FILE *f, const char *prog)
 "      --no-socket        the same as --socket none\n"
 "      --socket-mode MODE its permissions, octal (default %04o; group '%s'\n"
 "                         where that group exists)\n"
+"      --vm-shm PATH      serve the kernel of the VM whose ivshmem device is the\n"
+"                         file PATH (QEMU's memory-backend-file); repeatable,\n"
+"                         up to %u VMs (see docs/vm-bridge.md)\n"
+"      --vm-user NAME     the VMs' processes run as NAME (default %s; uid\n"
+"                         65534 where there is no such user; never root)\n"
 "      --spin-us N        after the last command, spin N microseconds before\n"
 "                         sleeping (default %u; 0: always sleep)\n"
 "  -c, --config FILE      read settings from FILE (default %s,\n"
@@ -491,12 +529,15 @@ void lake_config_usage(FILE *f, const char *prog)
 "  -V, --version          show the version, protocol version and spec hash\n"
 "\n"
 "Config file keys (key = value, '#' comments): device, spin_us, log_level,\n"
-"socket, socket_mode, kernel_user, and the numbers (defaults in brackets):\n"
-"  kernel_threads [4] client_threads [1]: serving threads\n"
+"socket, socket_mode, kernel_user, vm_shm (repeatable), vm_user, and the\n"
+"numbers (defaults in brackets):\n"
+"  kernel_threads [4] client_threads [1] vm_threads [4]: serving threads\n"
 "  max_clients [256] max_clients_per_uid [64]: user clients served at once\n"
 "  max_pending [128] max_pending_per_uid [8]: connections before their hello\n"
 "  hello_timeout_ms [5000] hello_timeout_busy_ms [250]: time to say hello\n"
 "  max_arena_mb [4096] max_pinned_mb_per_uid [16384]: pinned arenas\n"
+"  vm_pin_max_mb [4096]: VMs' arenas pinned, all VMs together\n"
+"  vm_guest_timeout_ms [5000]: a VM whose lake.ko is silent this long is gone\n"
 "  max_gpu_mb_per_client [0] max_gpu_mb_per_uid [0]: device memory (0: none)\n"
 "  max_threads_per_client [1024] worker_idle_s [30]\n"
 "The command line overrides the file.\n"
@@ -505,8 +546,8 @@ void lake_config_usage(FILE *f, const char *prog)
 "gone, neither the device nor the socket usable), 2 on a usage or config\n"
 "error.\n",
 		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SOCKET,
-		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_DEFAULT_SPIN_US,
-		LAKE_DEFAULT_CONFIG, LAKE_DEFAULT_KERNEL_USER);
+		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_MAX_VMS, LAKE_DEFAULT_VM_USER,
+		LAKE_DEFAULT_SPIN_US, LAKE_DEFAULT_CONFIG, LAKE_DEFAULT_KERNEL_USER);
 }
 
 static const char *lake_mb(unsigned int mb, char *buf, size_t n)

@@ -21,6 +21,8 @@
 #define LAKE_CONFIG_PATH_MAX	256
 
 #define LAKE_DEFAULT_KERNEL_USER	"lake"	/* the kernel channel's process, where the user exists */
+#define LAKE_DEFAULT_VM_USER	"nobody"	/* VMs' processes (uid 65534 where there is no such user) */
+#define LAKE_MAX_VMS		8u	/* VMs one lakeD serves (vm_shm) */
 
 struct lake_config {
 	char device[LAKE_CONFIG_PATH_MAX];	/* the kernel channel's device */
@@ -48,6 +50,13 @@ struct lake_config {
 	unsigned int max_gpu_mb_per_uid;	/* ...all of one user's (its process) */
 	unsigned int max_threads_per_client;	/* calling threads lakeD keeps state for */
 	unsigned int worker_idle_s;		/* a user's process outlives its last client this long */
+	/* VMs, each served over its ivshmem file by a process of its own. */
+	char vm_shm[LAKE_MAX_VMS][LAKE_CONFIG_PATH_MAX];	/* the files (vm_shm, repeatable) */
+	unsigned int vm_nshm;
+	char vm_user[64];			/* the VMs' processes run as this user */
+	unsigned int vm_threads;		/* serving threads per VM */
+	unsigned int vm_pin_max_mb;		/* arenas pinned for all VMs together */
+	unsigned int vm_guest_timeout_ms;	/* a guest silent this long is gone */
 };
 
 enum lake_config_result {

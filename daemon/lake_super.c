@@ -22,9 +22,18 @@
 #include "lake_priv.h"
 #include "lake_super.h"
 #include "lake_uchan.h"
+#include "lake_vchan.h"
 #include "lake_worker.h"
 
 #define LAKE_SUPER_MAX_POLL	4096
+#define LAKE_SUPER_READS	64	/* a worker's reports read per wake-up, at most */
+/* A VM's worker that dies is started again: at once if it ran this long ... */
+#define LAKE_VM_STABLE_NS	(10ull * 1000000000ull)
+/* ... else after a pause that doubles from the first to the last. */
+#define LAKE_VM_BACKOFF_MIN_NS	(100ull * 1000000ull)
+#define LAKE_VM_BACKOFF_MAX_NS	(5ull * 1000000000ull)
+
+struct lake_vm;
 
 /* A worker, as the supervisor sees it. */
 struct lake_wk {
@@ -37,6 +46,21 @@ struct lake_wk {
 	__u64 pinned;		/* its clients' arenas */
 	__u64 gpu_bytes;	/* as it last reported */
 	__u64 idle_since;	/* ns; 0 while it has clients */
+	struct lake_vm *vm;	/* a VM's worker: its VM */
+	__u64 started;		/* ns */
+};
+
+/* A VM: its file and the worker serving it. */
+struct lake_vm {
+	unsigned int index;	/* in cfg->vm_shm */
+	const char *path;
+	int fd;			/* kept for the next worker; never mapped here */
+	__u64 size;
+	struct lake_wk *w;	/* NULL while none runs */
+	bool serving;		/* its worker serves a session (as it last reported) */
+	unsigned int restarts;
+	__u64 restart_at;	/* ns; 0: no restart due */
+	__u64 backoff;		/* ns */
 };
 
 /* A connection that has not said hello yet. */
@@ -56,6 +80,10 @@ struct lake_sup {
 	struct lake_ulisten l;
 	bool socket;
 	struct lake_wk *kernel, *users;
+	struct lake_vm vms[LAKE_MAX_VMS];
+	unsigned int nvms;
+	struct lake_creds vm_creds;	/* whom VMs' workers run as ... */
+	bool vm_switch;			/* ... if we can switch (else as we are) */
 	struct lake_pend *pend;		/* oldest first */
 	unsigned int npend, nclients;
 	__u32 next_id;
@@ -80,7 +108,13 @@ static void lake_wk_close(struct lake_wk *w)
 	w->ctl = -1;
 }
 
-static struct lake_wk *lake_wk_spawn(struct lake_sup *s, int kind, uid_t uid,
+static const char *lake_wk_what(int kind)
+{
+	return kind == LAKE_WORKER_KERNEL ? "the kernel channel" :
+	       kind == LAKE_WORKER_VM ? "a VM" : "a user";
+}
+
+static struct lake_wk *lake_wk_spawn(struct lake_sup *s, int kind, uid_t uid, unsigned int vm,
 				     const struct lake_creds *creds, int dev_fd)
 {
 	struct lake_worker_init *init = calloc(1, sizeof(*init));
@@ -95,25 +129,122 @@ static struct lake_wk *lake_wk_spawn(struct lake_sup *s, int kind, uid_t uid,
 	init->magic = LAKE_WORKER_MAGIC;
 	init->kind = (__u32)kind;
 	init->uid = (__u32)uid;
+	init->vm = vm;
 	init->syslog = (__u32)s->o->syslog;
 	init->supervisor = getpid();
 	init->attach = s->o->attach;
 	init->cfg = *s->cfg;
 	pid = lake_worker_spawn(s->o->exe_fd, s->o->prog, init, creds, dev_fd,
-				kind == LAKE_WORKER_USER, &w->ctl);
+				kind != LAKE_WORKER_KERNEL, &w->ctl);
 	free(init);
 	if (pid < 0) {
-		lake_err("cannot start a process for %s: %s",
-			 kind == LAKE_WORKER_KERNEL ? "the kernel channel" : "a user", strerror(-pid));
+		lake_err("cannot start a process for %s: %s", lake_wk_what(kind), strerror(-pid));
 		free(w);
 		return NULL;
 	}
 	w->pid = pid;
 	w->kind = kind;
+	w->started = lake_ns();
 	w->uid = creds ? creds->uid : geteuid();
 	if (kind == LAKE_WORKER_USER)
 		w->uid = uid;
 	return w;
+}
+
+/* Starts @vm's worker, handing it the file.  False if it could not. */
+static bool lake_vm_start(struct lake_sup *s, struct lake_vm *vm)
+{
+	struct lake_wk *w;
+
+	vm->restart_at = 0;
+	w = lake_wk_spawn(s, LAKE_WORKER_VM, 0, vm->index, s->vm_switch ? &s->vm_creds : NULL,
+			  vm->fd);
+	if (!w)
+		return false;
+	/* Its answers must never block the supervisor (a worker that reads
+	 * none loses them). */
+	fcntl(w->ctl, F_SETFL, fcntl(w->ctl, F_GETFL) | O_NONBLOCK);
+	w->vm = vm;
+	if (s->vm_switch)
+		w->uid = s->vm_creds.uid;
+	vm->w = w;
+	vm->serving = false;
+	lake_info("VM %u (%s): served by process %d (%s)", vm->index, vm->path, (int)w->pid,
+		  s->vm_switch ? s->vm_creds.name : "lakeD's user, without capabilities");
+	return true;
+}
+
+/* Arena bytes all VMs' workers have pinned (or been granted). */
+static __u64 lake_vm_pinned(struct lake_sup *s)
+{
+	__u64 n = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->nvms; i++)
+		if (s->vms[i].w)
+			n += s->vms[i].w->pinned;
+	return n;
+}
+
+/* A VM's worker asks to pin @bytes of its guest's arena. */
+static void lake_vm_pin_ask(struct lake_sup *s, struct lake_wk *w, __u32 id, __u64 bytes)
+{
+	struct lake_worker_pin_reply r;
+	const __u64 limit = (__u64)s->cfg->vm_pin_max_mb << 20;
+	__u64 all = lake_vm_pinned(s);
+
+	memset(&r, 0, sizeof(r));
+	r.magic = LAKE_WORKER_MAGIC;
+	r.id = id;
+	r.bytes = bytes;
+	r.limit = limit;
+	r.file_size = w->vm->size;
+	/* Never more than the guest's file holds: a worker cannot take the
+	 * other VMs' share by asking again and again. */
+	if (bytes > w->vm->size || w->pinned > w->vm->size - bytes)
+		r.refusal = LAKE_PIN_OVER_FILE;
+	else if (bytes > limit || all > limit - bytes)
+		r.refusal = LAKE_PIN_OVER_LIMIT;
+	else
+		r.granted = 1;
+	if (r.granted)
+		w->pinned += bytes;
+	r.pinned_vms = lake_vm_pinned(s);
+	if (lake_msg_send(w->ctl, &r, sizeof(r), NULL, 0) && r.granted)
+		w->pinned -= bytes;	/* it will not pin what it was not told */
+	if (!r.granted)
+		lake_info("VM %u: not pinning its %llu MiB arena: %s", w->vm->index,
+			  (unsigned long long)(bytes >> 20),
+			  r.refusal == LAKE_PIN_OVER_FILE ? "more than its file" :
+			  "over vm_pin_max_mb");
+}
+
+/* A VM's worker is gone: the next one starts soon, unless lakeD stops. */
+static void lake_vm_ended(struct lake_sup *s, struct lake_wk *w, int st)
+{
+	struct lake_vm *vm = w->vm;
+	__u64 now = lake_ns();
+
+	vm->w = NULL;
+	vm->serving = false;
+	if (atomic_load(s->o->stop)) {
+		free(w);
+		return;
+	}
+	if (now - w->started >= LAKE_VM_STABLE_NS)
+		vm->backoff = 0;
+	else
+		vm->backoff = !vm->backoff ? LAKE_VM_BACKOFF_MIN_NS :
+			      vm->backoff * 2 > LAKE_VM_BACKOFF_MAX_NS ? LAKE_VM_BACKOFF_MAX_NS :
+			      vm->backoff * 2;
+	vm->restart_at = now + vm->backoff;
+	vm->restarts++;
+	lake_warn("VM %u (%s): its process %d %s %d; starting another%s (restart %u): the "
+		  "guest's calls fail meanwhile and it takes the new session", vm->index, vm->path,
+		  (int)w->pid, WIFSIGNALED(st) ? "was killed by signal" : "exited with status",
+		  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+		  vm->backoff ? " after a pause" : "", vm->restarts);
+	free(w);
 }
 
 static struct lake_wk *lake_wk_of_uid(struct lake_sup *s, uid_t uid)
@@ -134,6 +265,10 @@ static void lake_wk_ended(struct lake_sup *s, struct lake_wk *w)
 	lake_wk_close(w);
 	if (waitpid(w->pid, &st, 0) != w->pid)
 		st = 0;
+	if (w->kind == LAKE_WORKER_VM) {
+		lake_vm_ended(s, w, st);	/* (frees it) */
+		return;
+	}
 	w->pid = 0;
 	if (w->kind == LAKE_WORKER_KERNEL) {
 		/* The daemon lake.ko knew is gone: lakeD ends (and is restarted). */
@@ -178,6 +313,15 @@ static bool lake_wk_read(struct lake_sup *s, struct lake_wk *w)
 	if (rc || r.magic != LAKE_WORKER_MAGIC)
 		return rc == -EPROTO;	/* garbage is ignored; a close ends it */
 	w->gpu_bytes = r.gpu_bytes;
+	if (w->kind == LAKE_WORKER_VM) {
+		if (r.type == LAKE_REPORT_PIN_ASK)
+			lake_vm_pin_ask(s, w, r.id, r.arena_size);
+		else if (r.type == LAKE_REPORT_UNPIN)
+			w->pinned -= r.arena_size <= w->pinned ? r.arena_size : w->pinned;
+		else if (r.type == LAKE_REPORT_USAGE)
+			w->vm->serving = r.clients != 0;
+		return true;
+	}
 	if (r.type == LAKE_REPORT_GONE && w->nclients) {
 		w->nclients--;
 		s->nclients--;
@@ -375,7 +519,7 @@ static void lake_hello(struct lake_sup *s, struct lake_pend *p)
 		struct lake_creds c;
 
 		lake_creds_of_uid(p->uid, p->gid, &c);
-		w = lake_wk_spawn(s, LAKE_WORKER_USER, p->uid, p->uid == geteuid() ? NULL : &c, -1);
+		w = lake_wk_spawn(s, LAKE_WORKER_USER, p->uid, 0, p->uid == geteuid() ? NULL : &c, -1);
 		if (!w) {
 			rc = -EAGAIN;
 			snprintf(why, sizeof(why), "lakeD cannot start a process for uid %u",
@@ -443,7 +587,7 @@ static void lake_status_text(struct lake_sup *s, uid_t who, char *buf, size_t n)
 	char limits[512], caps[128];
 	struct lake_wk *w;
 	size_t u = 0;
-	unsigned int others = 0;
+	unsigned int others = 0, i;
 
 	lake_config_describe_limits(cfg, limits, sizeof(limits));
 	u = lake_put(buf, n, u, "%s (supervisor pid %d, uid %u, capabilities %s), up %llu s\n",
@@ -476,6 +620,30 @@ static void lake_status_text(struct lake_sup *s, uid_t who, char *buf, size_t n)
 	if (others)
 		u = lake_put(buf, n, u, "(%u other user%s: shown to root only)\n", others,
 			     others == 1 ? "" : "s");
+	if (s->nvms && who != 0)
+		u = lake_put(buf, n, u, "(%u VM%s: shown to root only)\n", s->nvms,
+			     s->nvms == 1 ? "" : "s");
+	else if (s->nvms)
+		u = lake_put(buf, n, u, "VMs: %u, %llu MiB of arenas pinned (vm_pin_max_mb %u), "
+			     "%u serving threads each\n", s->nvms,
+			     (unsigned long long)(lake_vm_pinned(s) >> 20), cfg->vm_pin_max_mb,
+			     cfg->vm_threads);
+	for (i = 0; who == 0 && i < s->nvms; i++) {
+		const struct lake_vm *vm = &s->vms[i];
+
+		if (vm->w)
+			u = lake_put(buf, n, u, "vm %u: %s, process %d (uid %u), %s, pinned %llu MiB, "
+				     "GPU %llu MiB, %u restart%s\n", vm->index, vm->path,
+				     (int)vm->w->pid, (unsigned int)vm->w->uid,
+				     vm->serving ? "serving" : "waiting for the guest",
+				     (unsigned long long)(vm->w->pinned >> 20),
+				     (unsigned long long)(vm->w->gpu_bytes >> 20), vm->restarts,
+				     vm->restarts == 1 ? "" : "s");
+		else
+			u = lake_put(buf, n, u, "vm %u: %s, no process (starting another), %u "
+				     "restart%s\n", vm->index, vm->path, vm->restarts,
+				     vm->restarts == 1 ? "" : "s");
+	}
 	(void)u;
 }
 
@@ -526,6 +694,7 @@ static void lake_super_stop_all(struct lake_sup *s)
 {
 	struct lake_wk *w, *next;
 	struct lake_pend *p;
+	unsigned int i;
 	__u64 end;
 	bool left;
 
@@ -540,9 +709,21 @@ static void lake_super_stop_all(struct lake_sup *s)
 		lake_wk_close(s->kernel);
 	for (w = s->users; w; w = w->next)
 		lake_wk_close(w);
+	for (i = 0; i < s->nvms; i++)
+		if (s->vms[i].w)
+			lake_wk_close(s->vms[i].w);
 	end = lake_ns() + 10000000000ull;
 	do {
 		left = false;
+		for (i = 0; i < s->nvms; i++) {
+			w = s->vms[i].w;
+			if (!w || w->pid <= 0)
+				continue;
+			if (waitpid(w->pid, NULL, WNOHANG) == w->pid)
+				w->pid = 0;
+			else
+				left = true;
+		}
 		if (s->kernel && s->kernel->pid > 0) {
 			if (waitpid(s->kernel->pid, NULL, WNOHANG) == s->kernel->pid)
 				s->kernel->pid = 0;
@@ -566,6 +747,17 @@ static void lake_super_stop_all(struct lake_sup *s)
 		kill(s->kernel->pid, SIGKILL);
 		waitpid(s->kernel->pid, NULL, 0);
 	}
+	for (i = 0; i < s->nvms; i++) {
+		w = s->vms[i].w;
+		if (w && w->pid > 0) {
+			kill(w->pid, SIGKILL);
+			waitpid(w->pid, NULL, 0);
+		}
+		free(w);
+		s->vms[i].w = NULL;
+		close(s->vms[i].fd);
+		s->vms[i].fd = -1;
+	}
 	for (w = s->users; w; w = next) {
 		next = w->next;
 		if (w->pid > 0) {
@@ -579,6 +771,48 @@ static void lake_super_stop_all(struct lake_sup *s)
 	s->kernel = NULL;
 }
 
+/*
+ * Opens and checks every VM's file (the workers get the fds: lakeD's files
+ * are opened with the supervisor's rights, served without them) and finds
+ * whom their workers run as.  False (logged) if one is unusable.
+ */
+static bool lake_vms_open(struct lake_sup *s)
+{
+	const struct lake_config *cfg = s->cfg;
+	char why[512];
+	unsigned int i;
+
+	for (i = 0; i < cfg->vm_nshm; i++) {
+		struct lake_vm *vm = &s->vms[i];
+		int fd = lake_vchan_open(cfg->vm_shm[i], &vm->size, why, sizeof(why));
+
+		if (fd < 0) {
+			lake_err("VM %s: %s", cfg->vm_shm[i], why);
+			return false;
+		}
+		vm->index = i;
+		vm->path = cfg->vm_shm[i];
+		vm->fd = fd;
+		s->nvms++;
+	}
+	if (!s->nvms || geteuid() != 0)
+		return true;	/* (not root: the workers run as we do, without capabilities) */
+	if (lake_creds_of_user(cfg->vm_user, &s->vm_creds)) {
+		if (strcmp(cfg->vm_user, LAKE_DEFAULT_VM_USER)) {
+			lake_err("vm_user %s does not exist", cfg->vm_user);
+			return false;
+		}
+		lake_creds_of_uid(65534, 65534, &s->vm_creds);	/* the customary nobody */
+	}
+	if (s->vm_creds.uid == 0 || s->vm_creds.gid == 0) {
+		lake_err("vm_user %s is root (uid or gid 0): a VM's process must run unprivileged",
+			 cfg->vm_user);
+		return false;
+	}
+	s->vm_switch = true;
+	return true;
+}
+
 int lake_super_run(const struct lake_super_opts *o)
 {
 	static struct pollfd pfd[LAKE_SUPER_MAX_POLL];
@@ -587,6 +821,7 @@ int lake_super_run(const struct lake_super_opts *o)
 	const struct lake_config *cfg = o->cfg;
 	struct lake_sup s;
 	char limits[512], caps[128];
+	unsigned int i;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
@@ -594,6 +829,15 @@ int lake_super_run(const struct lake_super_opts *o)
 	s.cfg = cfg;
 	s.l.fd = -1;
 	s.started = lake_ns();
+	for (i = 0; i < LAKE_MAX_VMS; i++)
+		s.vms[i].fd = -1;
+	if (!lake_vms_open(&s)) {
+		if (o->dev_fd >= 0)
+			close(o->dev_fd);
+		for (i = 0; i < s.nvms; i++)
+			close(s.vms[i].fd);
+		return 1;
+	}
 	if (o->dev_fd >= 0) {
 		struct lake_creds c, *cp = NULL;
 
@@ -604,19 +848,28 @@ int lake_super_run(const struct lake_super_opts *o)
 				lake_info("kernel_user %s does not exist: the kernel channel's process "
 					  "runs as root, without capabilities", cfg->kernel_user);
 		}
-		s.kernel = lake_wk_spawn(&s, LAKE_WORKER_KERNEL, 0, cp, o->dev_fd);
+		s.kernel = lake_wk_spawn(&s, LAKE_WORKER_KERNEL, 0, 0, cp, o->dev_fd);
 		/* From now on the worker is lake.ko's daemon: its exit is the
 		 * daemon's death, which lake.ko must see (it fails the callers). */
 		close(o->dev_fd);
-		if (!s.kernel)
+		if (!s.kernel) {
+			lake_super_stop_all(&s);
 			return 1;
+		}
 		lake_info("kernel channel: served by process %d (%s)", (int)s.kernel->pid,
 			  cp ? cp->name : "root, without capabilities");
 	}
+	for (i = 0; i < s.nvms; i++)
+		if (!lake_vm_start(&s, &s.vms[i])) {
+			lake_super_stop_all(&s);
+			return 1;
+		}
 	if (cfg->socket[0]) {
 		rc = lake_ulisten_open(&s.l, cfg->socket, cfg->socket_mode, LAKE_SOCKET_GROUP);
-		if (rc && !s.kernel)
-			return 1;	/* neither channel: nothing to serve */
+		if (rc && !s.kernel && !s.nvms) {
+			lake_super_stop_all(&s);
+			return 1;	/* no channel: nothing to serve */
+		}
 		if (rc)
 			lake_warn("not serving user-space clients: the socket is unusable");
 		s.socket = rc == 0;
@@ -660,6 +913,18 @@ int lake_super_run(const struct lake_super_opts *o)
 			who[n] = s.kernel;
 			what[n++] = 'w';
 		}
+		for (i = 0; i < s.nvms; i++) {
+			struct lake_vm *vm = &s.vms[i];
+
+			if (vm->w && vm->w->ctl >= 0) {
+				pfd[n].fd = vm->w->ctl;
+				pfd[n].events = POLLIN;
+				who[n] = vm->w;
+				what[n++] = 'w';
+			} else if (!vm->w && vm->restart_at) {
+				next = vm->restart_at < next ? vm->restart_at : next;
+			}
+		}
 		for (w = s.users; w && n < LAKE_SUPER_MAX_POLL; w = w->next) {
 			if (w->ctl < 0)
 				continue;
@@ -689,6 +954,8 @@ int lake_super_run(const struct lake_super_opts *o)
 		}
 		if (rc > 0) {
 			for (i = 0; i < n; i++) {
+				unsigned int reads = 0;
+
 				if (!pfd[i].revents)
 					continue;
 				switch (what[i]) {
@@ -698,8 +965,9 @@ int lake_super_run(const struct lake_super_opts *o)
 					lake_accept(&s);
 					break;
 				case 'w':
+					/* (a worker that floods its socket is read in turns) */
 					w = who[i];
-					while (w->ctl >= 0 && pfd[i].revents) {
+					while (w->ctl >= 0 && reads++ < LAKE_SUPER_READS) {
 						struct pollfd q = { .fd = w->ctl, .events = POLLIN };
 
 						if (!lake_wk_read(&s, w)) {
@@ -716,8 +984,15 @@ int lake_super_run(const struct lake_super_opts *o)
 				}
 			}
 		}
-		/* Deadlines: hellos that did not come, users' idle processes. */
+		/* Deadlines: VMs' workers to start again, hellos that did not
+		 * come, users' idle processes. */
 		now = lake_ns();
+		for (i = 0; i < s.nvms && !atomic_load(o->stop); i++) {
+			struct lake_vm *vm = &s.vms[i];
+
+			if (!vm->w && vm->restart_at && vm->restart_at <= now && !lake_vm_start(&s, vm))
+				vm->restart_at = now + LAKE_VM_BACKOFF_MAX_NS;
+		}
 		for (p = s.pend; p; p = pn) {
 			pn = p->next;
 			if (p->deadline <= now) {

@@ -226,18 +226,8 @@ static void lake_uclient_unmap(struct lake_uclient *c)
 /* Tells the supervisor (its quotas count what is served). */
 static void lake_uworker_report(struct lake_uworker *w, __u32 type, __u32 id, __u64 arena)
 {
-	struct lake_worker_report r;
-
-	memset(&r, 0, sizeof(r));
-	r.magic = LAKE_WORKER_MAGIC;
-	r.type = type;
-	r.id = id;
-	r.arena_size = arena;
 	pthread_mutex_lock(&w->lock);
-	r.clients = w->nclients;
-	r.gpu_bytes = lake_srv_total_gpu_bytes();
-	if (lake_msg_send(w->ctl, &r, sizeof(r), NULL, 0))
-		lake_debug("cannot report to the supervisor (it is stopping?)");
+	lake_worker_report_send(w->ctl, type, id, w->nclients, arena);
 	pthread_mutex_unlock(&w->lock);
 }
 

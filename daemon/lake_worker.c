@@ -64,6 +64,21 @@ int lake_msg_send(int sock, const void *msg, size_t len, const int *fds, int nfd
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+void lake_worker_report_send(int ctl, __u32 type, __u32 id, __u32 clients, __u64 arena_size)
+{
+	struct lake_worker_report r;
+
+	memset(&r, 0, sizeof(r));
+	r.magic = LAKE_WORKER_MAGIC;
+	r.type = type;
+	r.id = id;
+	r.clients = clients;
+	r.arena_size = arena_size;
+	r.gpu_bytes = lake_srv_total_gpu_bytes();
+	if (lake_msg_send(ctl, &r, sizeof(r), NULL, 0))
+		lake_debug("cannot report to the supervisor (it is stopping?)");
+}
+
 int lake_msg_recv(int sock, void *msg, size_t len, int *fds, int maxfd, int *nfd)
 {
 	union {
@@ -136,16 +151,18 @@ pid_t lake_worker_spawn(int exe_fd, const char *argv0, const struct lake_worker_
 			const struct lake_creds *creds, int dev_fd, bool env_strict, int *ctl)
 {
 	static char *envp[64];
-	const char *kind = init->kind == LAKE_WORKER_KERNEL ? "kernel" : "user";
-	char uid_arg[16], *argv[6];
+	const char *kind = init->kind == LAKE_WORKER_KERNEL ? "kernel" :
+			   init->kind == LAKE_WORKER_VM ? "vm" : "user";
+	char who_arg[16], *argv[6];
 	pid_t parent = getpid(), pid;
 	int sv[2], err, i, n = 0;
 
-	snprintf(uid_arg, sizeof(uid_arg), "%u", (unsigned int)init->uid);
+	snprintf(who_arg, sizeof(who_arg), "%u",
+		 init->kind == LAKE_WORKER_VM ? init->vm : (unsigned int)init->uid);
 	argv[0] = (char *)argv0;
 	argv[1] = (char *)"--worker";
 	argv[2] = (char *)kind;
-	argv[3] = init->kind == LAKE_WORKER_USER ? uid_arg : NULL;	/* for ps */
+	argv[3] = init->kind != LAKE_WORKER_KERNEL ? who_arg : NULL;	/* for ps */
 	argv[4] = NULL;
 	/* Everything the child uses is prepared here: after fork() it only
 	 * makes system calls. */
@@ -205,7 +222,7 @@ pid_t lake_worker_spawn(int exe_fd, const char *argv0, const struct lake_worker_
 	close(sv[1]);
 	/* lake.ko lets one process map its region: from now on this child
 	 * (before it learns its settings, so before it maps). */
-	err = dev_fd >= 0 ? lake_kchan_handoff(dev_fd, pid) : 0;
+	err = dev_fd >= 0 && init->kind == LAKE_WORKER_KERNEL ? lake_kchan_handoff(dev_fd, pid) : 0;
 	if (!err)
 		err = lake_msg_send(sv[0], init, sizeof(*init), NULL, 0);
 	if (err) {
@@ -281,6 +298,8 @@ int lake_worker_main(const char *prog)
 	}
 	if (init.kind == LAKE_WORKER_KERNEL)
 		snprintf(name, sizeof(name), "%s[kernel]", prog);
+	else if (init.kind == LAKE_WORKER_VM)
+		snprintf(name, sizeof(name), "%s[vm %u]", prog, init.vm);
 	else
 		snprintf(name, sizeof(name), "%s[uid %u]", prog, init.uid);
 	lake_log_init(name);
@@ -304,6 +323,10 @@ int lake_worker_main(const char *prog)
 		break;
 	case LAKE_WORKER_USER:
 		err = lake_uworker_run(&init, LAKE_WORKER_FD_CTL);
+		break;
+	case LAKE_WORKER_VM:
+		fcntl(LAKE_WORKER_FD_DEV, F_SETFD, FD_CLOEXEC);
+		err = lake_vworker_run(&init, LAKE_WORKER_FD_CTL, LAKE_WORKER_FD_DEV);
 		break;
 	default:
 		lake_err("unknown worker kind %u", init.kind);

@@ -14,16 +14,20 @@
  *   user    every client of one user id, as that user (its groups too), no
  *           capabilities; each client (its socket and memfd handed over with
  *           SCM_RIGHTS) on threads of its own;
- *   (vm     one VM's shared-memory ring: the same worker interface -- an
- *           init message, the channel's fds, lake_serve() over a channel
- *           whose complete()/wait() the transport supplies.)
+ *   vm      one VM's lake.ko, over the file behind its ivshmem device
+ *           (opened and checked by the supervisor, handed over as fd
+ *           LAKE_WORKER_FD_DEV), as vm_user (never root) without
+ *           capabilities and not dumpable, with vm_threads serving threads;
+ *           restarted by the supervisor when it dies.
  *
  * Between them, a SOCK_SEQPACKET pair at fd LAKE_WORKER_FD_CTL: the
  * supervisor sends struct lake_worker_init, then (user workers) one struct
  * lake_worker_client per client; the worker answers struct
- * lake_worker_report (a client gone, its usage).  Closing it stops the
- * worker; a worker's exit closes it.  Workers never need the supervisor to
- * serve: only to be given clients.
+ * lake_worker_report (a client gone, its usage; a VM's worker also asks
+ * before it pins a guest's arena, and the supervisor answers with struct
+ * lake_worker_pin_reply).  Closing it stops the worker; a worker's exit
+ * closes it.  Workers never need the supervisor to serve: only to be given
+ * clients (and, for a VM, the quota to pin its arena).
  */
 #ifndef LAKE_WORKER_H
 #define LAKE_WORKER_H
@@ -36,12 +40,13 @@
 #include "lake_uring.h"
 
 #define LAKE_WORKER_FD_CTL	3
-#define LAKE_WORKER_FD_DEV	4
+#define LAKE_WORKER_FD_DEV	4	/* /dev/lake (kernel), the VM's file (vm) */
 #define LAKE_WORKER_FD_EXE	5	/* (only until exec) */
 
 enum lake_worker_kind {
 	LAKE_WORKER_KERNEL = 1,
 	LAKE_WORKER_USER = 2,
+	LAKE_WORKER_VM = 3,
 };
 
 #define LAKE_WORKER_MAGIC	0x4c414b57u	/* "LAKW" */
@@ -52,6 +57,7 @@ struct lake_worker_init {
 	__u32 kind;			/* enum lake_worker_kind */
 	__u32 uid;			/* whom it serves (user workers) */
 	__u32 syslog;			/* log to syslog, not stderr */
+	__u32 vm;			/* which VM (cfg.vm_shm[vm]; vm workers) */
 	pid_t supervisor;
 	struct lake_attach attach;	/* kernel workers: the attached region's layout */
 	struct lake_config cfg;		/* the same binary: the same layout */
@@ -69,6 +75,8 @@ struct lake_worker_client {
 enum lake_worker_report_type {
 	LAKE_REPORT_GONE = 1,		/* client @id is gone; its arena no longer pinned */
 	LAKE_REPORT_USAGE = 2,		/* what the worker uses now */
+	LAKE_REPORT_PIN_ASK = 3,	/* vm: may I pin @arena_size bytes? (answer: @id) */
+	LAKE_REPORT_UNPIN = 4,		/* vm: @arena_size bytes granted are unpinned */
 };
 
 /* worker -> supervisor */
@@ -81,11 +89,29 @@ struct lake_worker_report {
 	__u64 gpu_bytes;		/* device memory its clients hold now */
 };
 
+enum lake_pin_refusal {
+	LAKE_PIN_OVER_LIMIT = 1,	/* all VMs' arenas would pass vm_pin_max_mb */
+	LAKE_PIN_OVER_FILE = 2,		/* more than this VM's file holds */
+};
+
+/* supervisor -> vm worker: the answer to LAKE_REPORT_PIN_ASK @id */
+struct lake_worker_pin_reply {
+	__u32 magic;
+	__u32 id;
+	__u32 granted;			/* 1: pin them */
+	__u32 refusal;			/* enum lake_pin_refusal, when not granted */
+	__u64 bytes;			/* asked for */
+	__u64 pinned_vms;		/* what all VMs have pinned now (granted ones included) */
+	__u64 limit;			/* vm_pin_max_mb, in bytes */
+	__u64 file_size;		/* this VM's file: the most it may pin */
+};
+
 /*
  * Starts a worker: fork(), the credentials @creds (NULL: keep ours, but no
  * capabilities), no new privileges, parent-death signal, then exec() of
- * @exe_fd (lakeD itself) as "@argv0 --worker KIND" with @dev_fd (or -1) as
- * LAKE_WORKER_FD_DEV, and sends @init.  @env_strict: only the environment a
+ * @exe_fd (lakeD itself) as "@argv0 --worker KIND [N]" with @dev_fd (or -1)
+ * as LAKE_WORKER_FD_DEV (a kernel worker's is handed the channel with
+ * LAKE_IOC_HANDOFF), and sends @init.  @env_strict: only the environment a
  * worker needs (a user's worker must not read lakeD's).  Returns the
  * worker's pid with *ctl its control socket, or a negative errno.
  */
@@ -105,13 +131,19 @@ atomic_int *lake_worker_stop_flag(void);
 int lake_worker_stop_eventfd(void);
 void lake_worker_request_stop(void);
 
-/* The workers' bodies (lake_worker.c, lake_uchan.c). */
+/* The workers' bodies (lake_worker.c, lake_uchan.c, lake_vworker.c). */
 int lake_kworker_run(const struct lake_worker_init *init, int ctl, int dev_fd);
 int lake_uworker_run(const struct lake_worker_init *init, int ctl);
+int lake_vworker_run(const struct lake_worker_init *init, int ctl, int shm_fd);
 
 /* Sends/receives one message with up to @nfd fds; 0, or a negative errno
  * (-ENOTCONN: the other side closed). */
 int lake_msg_send(int sock, const void *msg, size_t len, const int *fds, int nfd);
 int lake_msg_recv(int sock, void *msg, size_t len, int *fds, int maxfd, int *nfd);
+
+/* A worker's struct lake_worker_report to the supervisor, with the device
+ * memory its clients hold now; a failure is only logged (the supervisor is
+ * stopping, and so will the worker).  The caller serialises sends on @ctl. */
+void lake_worker_report_send(int ctl, __u32 type, __u32 id, __u32 clients, __u64 arena_size);
 
 #endif /* LAKE_WORKER_H */

@@ -267,8 +267,8 @@ static void lake_k_end(struct lake_transport *t, struct lake_call *call)
 		if (ks->state == LAKE_SLOT_SYNC && !ks->failed) {
 			/* The reply came through done_seq and lakeD has not
 			 * reported it yet: its report frees the slot, as for an
-			 * async call. */
-			ks->state = LAKE_SLOT_ASYNC;
+			 * async call, but counts nothing (lake_k_submit() has). */
+			ks->state = LAKE_SLOT_REPLIED;
 		} else if (ks->state == LAKE_SLOT_RESERVED || ks->state == LAKE_SLOT_SYNC ||
 			   ks->state == LAKE_SLOT_SYNC_DONE) {
 			lake_slot_push(ch, call->slot_index);
@@ -337,7 +337,7 @@ bool lake_chan_pending(void)
 	return READ_ONCE(ch->ctrl->sq_head) != READ_ONCE(ch->sq_tail);
 }
 
-bool lake_chan_is_daemon(struct file *file)
+bool lake_chan_is_daemon(const void *file)
 {
 	return file && READ_ONCE(lake_chan.daemon) == file;
 }
@@ -389,7 +389,7 @@ int lake_chan_handoff(struct file *file, pid_t nr)
 	return ret;
 }
 
-int lake_chan_attach(struct file *daemon)
+int lake_chan_attach(const void *daemon)
 {
 	struct lake_chan *ch = &lake_chan;
 	int ret = 0;
@@ -416,7 +416,7 @@ int lake_chan_attach(struct file *daemon)
  * fails now with "unavailable", later ones fail fast until a daemon
  * attaches again.
  */
-void lake_chan_detach(struct file *daemon)
+void lake_chan_detach(const void *daemon)
 {
 	struct lake_chan *ch = &lake_chan;
 	u32 i;
@@ -439,6 +439,7 @@ void lake_chan_detach(struct file *daemon)
 			wake_up(&ks->wq);
 			break;
 		case LAKE_SLOT_ASYNC:
+		case LAKE_SLOT_REPLIED:
 		case LAKE_SLOT_ABANDONED:
 			lake_slot_push(ch, i);
 			break;
@@ -473,8 +474,13 @@ static int lake_complete_one(struct lake_chan *ch, const struct lake_completion 
 		break;
 	case LAKE_SLOT_ASYNC:
 	case LAKE_SLOT_ABANDONED:
+		/* Nobody else saw this result: count an error here. */
 		if (READ_ONCE(((struct lake_msg_hdr *)(ch->slots + (size_t)c->slot * LAKE_SLOT_SIZE))->result))
 			atomic64_inc(&ch->stats.errors[lake_stat_index(api)]);
+		lake_slot_push(ch, c->slot);
+		*wake_slots = true;
+		break;
+	case LAKE_SLOT_REPLIED:
 		lake_slot_push(ch, c->slot);
 		*wake_slots = true;
 		break;
@@ -486,13 +492,41 @@ static int lake_complete_one(struct lake_chan *ch, const struct lake_completion 
 	return 0;
 }
 
+/*
+ * Applies @count completions (kernel copies of what lakeD reported: the
+ * ioctl's, or the VM bridge's completion queue) and sets each one's status.
+ * Returns 0 when all were good, else -EINVAL if any was malformed, else
+ * -ENOENT.
+ */
+int lake_chan_complete_batch(struct lake_completion *c, u32 count)
+{
+	struct lake_chan *ch = &lake_chan;
+	bool wake_slots = false;
+	int ret = 0;
+	u32 i;
+
+	spin_lock(&ch->lock);
+	for (i = 0; i < count; i++) {
+		int st = lake_complete_one(ch, &c[i], &wake_slots);
+
+		c[i].status = st;
+		if (st) {
+			atomic64_inc(&ch->stats.bad_completions);
+			if (!ret || st == -EINVAL)
+				ret = st;
+		}
+	}
+	spin_unlock(&ch->lock);
+	if (wake_slots && wq_has_sleeper(&ch->slot_wq))
+		wake_up(&ch->slot_wq);
+	return ret;
+}
+
 int lake_chan_complete(const struct lake_complete __user *arg)
 {
 	struct lake_chan *ch = &lake_chan;
 	struct lake_complete req;
-	bool wake_slots = false;
 	int ret = 0;
-	u32 i;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
@@ -506,20 +540,7 @@ int lake_chan_complete(const struct lake_complete __user *arg)
 		ret = -EFAULT;
 		goto out;
 	}
-	spin_lock(&ch->lock);
-	for (i = 0; i < req.count; i++) {
-		int st = lake_complete_one(ch, &ch->cbuf[i], &wake_slots);
-
-		ch->cbuf[i].status = st;
-		if (st) {
-			atomic64_inc(&ch->stats.bad_completions);
-			if (!ret || st == -EINVAL)
-				ret = st;
-		}
-	}
-	spin_unlock(&ch->lock);
-	if (wake_slots && wq_has_sleeper(&ch->slot_wq))
-		wake_up(&ch->slot_wq);
+	ret = lake_chan_complete_batch(ch->cbuf, req.count);
 	if (copy_to_user(u64_to_user_ptr(req.entries), ch->cbuf, req.count * sizeof(*ch->cbuf)))
 		ret = -EFAULT;
 out:
@@ -527,7 +548,17 @@ out:
 	return ret;
 }
 
-int lake_chan_init(u32 nslots, size_t arena_size)
+/* Where the arena starts in a region of @nslots slots: after the control
+ * page, the submission queue and the slots. */
+size_t lake_chan_arena_offset(u32 nslots)
+{
+	return PAGE_ALIGN(PAGE_SIZE + PAGE_ALIGN(nslots * sizeof(u32)) +
+			  (size_t)nslots * LAKE_SLOT_SIZE);
+}
+
+/* @region: the memory to lay the channel out in (the VM bridge's BAR), or
+ * NULL for a vmalloc_user() region that /dev/lake maps. */
+int lake_chan_init(u32 nslots, size_t arena_size, void *region)
 {
 	struct lake_chan *ch = &lake_chan;
 	size_t sq_bytes = PAGE_ALIGN(nslots * sizeof(u32));
@@ -537,10 +568,11 @@ int lake_chan_init(u32 nslots, size_t arena_size)
 	ch->nslots = nslots;
 	ch->sq_offset = PAGE_SIZE;
 	ch->slots_offset = ch->sq_offset + sq_bytes;
-	ch->arena_offset = PAGE_ALIGN(ch->slots_offset + (size_t)nslots * LAKE_SLOT_SIZE);
+	ch->arena_offset = lake_chan_arena_offset(nslots);
 	ch->arena_size = arena_size;
 	ch->region_size = ch->arena_offset + arena_size;
-	ch->region = vmalloc_user(ch->region_size);
+	ch->region_external = region;
+	ch->region = region ? region : vmalloc_user(ch->region_size);
 	if (!ch->region)
 		return -ENOMEM;
 	ch->ctrl = ch->region;
@@ -573,7 +605,8 @@ fail:
 	kfree(ch->cbuf);
 	kfree(ch->free_stack);
 	kfree(ch->kslots);
-	vfree(ch->region);
+	if (!ch->region_external)
+		vfree(ch->region);
 	return ret;
 }
 
@@ -586,5 +619,6 @@ void lake_chan_exit(void)
 	kfree(ch->cbuf);
 	kfree(ch->free_stack);
 	kfree(ch->kslots);
-	vfree(ch->region);
+	if (!ch->region_external)
+		vfree(ch->region);
 }

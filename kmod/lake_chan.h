@@ -20,6 +20,8 @@ enum lake_slot_state {
 	LAKE_SLOT_SYNC,		/* published; its caller waits */
 	LAKE_SLOT_SYNC_DONE,	/* completed; its caller reads the reply */
 	LAKE_SLOT_ASYNC,	/* published; nobody waits */
+	LAKE_SLOT_REPLIED,	/* its caller took the reply through done_seq (and
+				 * counted it); lakeD's report only frees it */
 	LAKE_SLOT_ABANDONED,	/* published; its caller timed out or was killed */
 };
 
@@ -49,6 +51,7 @@ struct lake_stats {
 
 struct lake_chan {
 	void *region;			/* vmalloc_user(): what lakeD maps */
+	bool region_external;		/* the region is the VM bridge's, not ours */
 	size_t region_size;
 	struct lake_ring_ctrl *ctrl;
 	u32 *sq;
@@ -64,7 +67,7 @@ struct lake_chan {
 	u32 nfree;
 	u32 sq_tail;			/* the producer index (the shared copy is a mirror) */
 	u32 next_seq;
-	struct file *daemon;		/* the attached lakeD, or NULL */
+	const void *daemon;		/* the attached lakeD's file (or VM session), or NULL */
 	struct pid *daemon_tgid;	/* the process that attached: only it maps */
 	bool attached;
 	atomic_t inflight;
@@ -82,11 +85,11 @@ extern struct lake_chan lake_chan;
 extern unsigned int lake_timeout_ms;
 extern unsigned int lake_spin_us;
 
-int lake_chan_init(u32 nslots, size_t arena_size);
+int lake_chan_init(u32 nslots, size_t arena_size, void *region);
 void lake_chan_exit(void);
-int lake_chan_attach(struct file *daemon);
-void lake_chan_detach(struct file *daemon);
-bool lake_chan_is_daemon(struct file *file);
+int lake_chan_attach(const void *daemon);
+void lake_chan_detach(const void *daemon);
+bool lake_chan_is_daemon(const void *file);
 /* The daemon's file, used by the process that may map the region: the one
  * that attached it or the one it handed the channel to (not a child that
  * inherited the descriptor). */
@@ -94,5 +97,7 @@ bool lake_chan_is_daemon_process(struct file *file);
 int lake_chan_handoff(struct file *file, pid_t nr);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
+int lake_chan_complete_batch(struct lake_completion *c, u32 count);
+size_t lake_chan_arena_offset(u32 nslots);
 
 #endif /* LAKE_CHAN_H */

@@ -19,7 +19,9 @@
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/vmalloc.h>
+#include "lake_bridge.h"
 #include "lake_chan.h"
+#include "lake_kernel.h"
 #include "lake_shm.h"
 
 static unsigned int arena_mb = 64;
@@ -84,6 +86,12 @@ static long lake_ioc_attach(struct file *file, struct lake_attach __user *uarg)
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	/* VM bridge: the host's lakeD serves this kernel, no local one. */
+	if (lake_ivshmem_active()) {
+		pr_info_ratelimited("lake: pid %d wants to attach to /dev/lake, but this kernel is served by the host's lakeD (ivshmem)\n",
+				    task_pid_nr(current));
+		return -EBUSY;
+	}
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
 	if (a.flags)
@@ -219,6 +227,7 @@ static int lake_stats_show(struct seq_file *m, void *v)
 	unsigned int i;
 
 	seq_printf(m, "daemon: %s\n", READ_ONCE(ch->attached) ? "attached" : "absent");
+	lake_ivshmem_show(m);	/* the transport (VM bridge lines) */
 	seq_printf(m, "attaches: %lld\n", atomic64_read(&st->attaches));
 	seq_printf(m, "in_flight: %d\n", atomic_read(&ch->inflight));
 	seq_printf(m, "slots: %u\n", ch->nslots);
@@ -244,8 +253,16 @@ static int lake_stats_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(lake_stats);
 
+const char *lake_transport_name(void)
+{
+	return lake_ivshmem_active() ? "ivshmem" : "/dev/lake";
+}
+EXPORT_SYMBOL_GPL(lake_transport_name);
+
 static int __init lake_init(void)
 {
+	size_t arena_size = (size_t)arena_mb << 20;
+	void *region;
 	int ret;
 
 	/* A power of two keeps the free-running queue indexes right across
@@ -254,26 +271,40 @@ static int __init lake_init(void)
 		pr_err("lake: arena_mb must be 1-4096 and nslots a power of two up to 4096\n");
 		return -EINVAL;
 	}
-	ret = lake_chan_init(nslots, (size_t)arena_mb << 20);
+	/* VM bridge: in a VM with an ivshmem device, the region lives there. */
+	ret = lake_ivshmem_probe(nslots, &arena_size, &region);
 	if (ret)
 		return ret;
+	ret = lake_chan_init(nslots, arena_size, region);
+	if (ret)
+		goto release;
 	ret = misc_register(&lake_misc);
+	if (ret)
+		goto exit;
+	ret = lake_ivshmem_start();
 	if (ret) {
-		lake_chan_exit();
-		return ret;
+		misc_deregister(&lake_misc);
+		goto exit;
 	}
 	lake_debugfs = debugfs_create_dir("lake", NULL);
 	debugfs_create_file("stats", 0444, lake_debugfs, NULL, &lake_stats_fops);
-	pr_info("lake: /dev/lake ready: %u slots, %u MiB arena, spec %016llx\n",
-		nslots, arena_mb, (unsigned long long)LAKE_SPEC_HASH);
+	pr_info("lake: /dev/lake ready: %u slots, %zu MiB arena, spec %016llx\n",
+		nslots, arena_size >> 20, (unsigned long long)LAKE_SPEC_HASH);
 	return 0;
+exit:
+	lake_chan_exit();
+release:
+	lake_ivshmem_release();
+	return ret;
 }
 
 static void __exit lake_exit(void)
 {
 	debugfs_remove(lake_debugfs);
+	lake_ivshmem_stop();
 	misc_deregister(&lake_misc);
 	lake_chan_exit();
+	lake_ivshmem_release();
 }
 
 module_init(lake_init);

@@ -5,9 +5,13 @@
 # lake.ko and the real lakeD:
 #   - on this machine, where it can load kernel modules (root, and lake.ko
 #     was built for the running kernel);
-#   - otherwise inside the test VM (Debian's kernel under QEMU, test/vm/).
-# Where a GPU is present but modules cannot be loaded, the GPU demo runs
-# through liblake (user space) instead; see the HOOK below.
+#   - otherwise inside the test VM (Debian's kernel under QEMU, test/vm/);
+#     where this machine has a GPU, the VM's lake.ko is served by lakeD on
+#     this machine across ivshmem (the VM bridge, scripts/gpu-vm-run.sh), from
+#     this build or from the VM bundle brought here (build/vm-bundle/, or
+#     $LAKE_VM_BUNDLE: the GPU machine, which has no QEMU).
+# Where a GPU is present but no VM can run, the GPU demo runs through
+# liblake (user space) instead; see the HOOK below.
 # Environment: LAKE_BUILD_DIR (default build), LAKE_DEMO_VM=1 forces the VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +78,27 @@ else
 	fi
 fi
 
+# --- the VM bridge: the module in a VM, served by THIS machine's lakeD ----------------
+# With a GPU here, a VM's lakeD would have none: the demo VM is then served
+# across ivshmem by lakeD on this machine (scripts/gpu-vm-run.sh), staged
+# from this build where QEMU and Debian's kernel are installed, else from the
+# VM bundle (scripts/vm-bundle.sh) brought here: the GPU machine.
+gpu=""
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+	gpu=$(nvidia-smi -L | head -n 1)
+fi
+bundle=${LAKE_VM_BUNDLE:-$BUILD/vm-bundle/lake-vm-bundle.tar.xz}
+bridge=()
+if [ "$kdemo" = vm ] && [ -n "$gpu" ]; then
+	bridge=(--build "$BUILD")
+elif [ -z "$kdemo" ] && [ -f "$bundle" ]; then
+	bridge=(--bundle "$bundle")
+fi
+if [ ${#bridge[@]} -gt 0 ]; then
+	kdemo=bridge
+	kpath="kernel module in a VM (Debian's kernel under QEMU), served over ivshmem by this machine's lakeD${gpu:+ on $gpu}"
+fi
+
 rc=0
 khello=""
 t1=$SECONDS
@@ -88,6 +113,13 @@ if [ -n "$kdemo" ]; then
 		krc=$?
 		sed 's/^/   /' "$out/run.log"
 		klogs="run.log in $out"
+	elif [ "$kdemo" = bridge ]; then
+		echo "   Booting Debian's kernel under QEMU with an ivshmem device; lakeD runs here: insmod lake.ko, insmod lake_hello.ko ..."
+		scripts/gpu-vm-run.sh "${bridge[@]}" "$out/bridge" hello 2>&1 | sed 's/^/   /'
+		krc=${PIPESTATUS[0]}
+		cp "$out/bridge/vm/hello/lake_hello.log" "$out/bridge/vm/hello/stats.txt" "$out/" 2>/dev/null
+		cp "$out/bridge/lakeD.log" "$out/lakeD.log" 2>/dev/null
+		klogs="$out/bridge"
 	else
 		echo "   Booting Debian's $ko_kver under QEMU (TCG): insmod lake.ko, start lakeD, insmod lake_hello.ko ..."
 		vm=$(test/vm/lake-vm.sh --timeout 180 --out "$out" --file "$lake_ko" --file "$laked" \
@@ -103,7 +135,11 @@ if [ -n "$kdemo" ]; then
 		sed 's/^/   /' "$2"
 	}
 	echo
-	show "lake_hello.ko's kernel log (every cu* call went lake.ko -> /dev/lake -> lakeD and back):" "$out/lake_hello.log"
+	if [ "$kdemo" = bridge ]; then
+		show "lake_hello.ko's kernel log (every cu* call went lake.ko -> ivshmem -> this machine's lakeD and back):" "$out/lake_hello.log"
+	else
+		show "lake_hello.ko's kernel log (every cu* call went lake.ko -> /dev/lake -> lakeD and back):" "$out/lake_hello.log"
+	fi
 	show "lakeD's log:" "$out/lakeD.log"
 	show "lake.ko's call counts (/sys/kernel/debug/lake/stats):" "$out/stats.txt"
 	khello=$(sed -n 's/^lake_hello: done: //p' "$out/lake_hello.log" 2>/dev/null | tail -n 1)
@@ -122,14 +158,11 @@ fi
 # sequence runs in user space: client/'s lake-smoke, a program written
 # against the plain CUDA Driver API and linked with liblake, through the
 # real lakeD (serving a private socket) and libcuda.  To show another
-# program here, change gpu_demo below.
-gpu=""
-if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-	gpu=$(nvidia-smi -L | head -n 1)
-fi
+# program here, change gpu_demo below.  (With the VM bridge the kernel
+# demo above reached the GPU: this is not needed then.)
 gpu_demo=$BUILD/client/lake-smoke
 gline=""
-if [ -n "$gpu" ] && [ "$kdemo" != host ]; then
+if [ -n "$gpu" ] && [ "$kdemo" != host ] && [ "$kdemo" != bridge ]; then
 	echo
 	echo "== GPU demo through liblake (user space; lake.ko cannot be loaded here): $gpu"
 	if [ ! -x "$gpu_demo" ] || [ ! -x "$laked" ]; then

@@ -18,10 +18,11 @@ set -euo pipefail
 #                                         read kernel parameter layouts (lake.ko uses the
 #                                         kernel's own LZ4 and Zstandard)
 #   python3-numpy                         the apps' reference outputs in their tests; LinnOS training
+#   xz-utils                              packing the VM bundle (scripts/vm-bundle.sh)
 PACKAGES=(build-essential cmake pkg-config python3 python3-jinja2 python3-yaml
           python3-pytest check linux-image-amd64 linux-headers-amd64
           qemu-system-x86 busybox-static cpio sparse kmod clang liblz4-dev libzstd-dev
-          python3-numpy)
+          python3-numpy xz-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

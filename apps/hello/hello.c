@@ -4,9 +4,10 @@
  *
  * It is written against the usual CUDA Driver API names and signatures
  * (lake_cuda.h) plus the lakeShm arena (lake_kernel.h).  Every cu* call
- * below is remoted by lake.ko over /dev/lake to lakeD, which runs it with
- * libcuda.  At load it runs one demo sequence and logs each call and its
- * result by name:
+ * below is remoted by lake.ko to lakeD, which runs it with libcuda: over
+ * /dev/lake to the lakeD of this machine, or, in a VM, over the VM bridge
+ * (ivshmem) to the host's lakeD; the log says which.  At load it runs one
+ * demo sequence and logs each call and its result by name:
  *
  *   cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet,
  *   cuDeviceGetName, cuDeviceTotalMem, cuDevicePrimaryCtxRetain,
@@ -49,6 +50,14 @@ struct lake_hello {
 	const char *stopped_at;	/* the call the demo stopped at, or NULL */
 	CUresult stop_result;
 };
+
+/* Where the calls go, as lake.ko says (lake_transport_name()). */
+static const char *lake_hello_route(void)
+{
+	return strcmp(lake_transport_name(), "ivshmem") ?
+	       "lake.ko -> /dev/lake -> lakeD" :
+	       "lake.ko -> ivshmem (the VM bridge) -> the host's lakeD";
+}
 
 static const char *lake_hello_name(CUresult r)
 {
@@ -221,7 +230,8 @@ static void lake_hello_run(struct lake_hello *h, size_t bytes)
 	}
 	if (r == CUDA_ERROR_DEVICE_UNAVAILABLE) {
 		lake_hello_ok(h, "cuInit(0)", r, NULL);
-		pr_info("lakeD is not attached to /dev/lake (it answered nothing): start lakeD, then reload lake_hello\n");
+		pr_info("no lakeD serves lake.ko (%s answered nothing): start lakeD, then reload lake_hello\n",
+			lake_transport_name());
 		return;
 	}
 	if (!lake_hello_ok(h, "cuInit(0)", r, NULL))
@@ -265,7 +275,8 @@ static int __init lake_hello_init(void)
 		pr_err("size_kb=%u: must be 1 to 16384\n", size_kb);
 		return -EINVAL;
 	}
-	pr_info("calling the CUDA Driver API from the kernel (each call: lake.ko -> /dev/lake -> lakeD -> libcuda)\n");
+	pr_info("calling the CUDA Driver API from the kernel (each call: %s -> libcuda)\n",
+		lake_hello_route());
 	lake_hello_run(&h, (size_t)size_kb << 10);
 
 	/* The last line says how it went: "done: OK", "done: NO GPU" or "done: FAILED". */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What lake.ko exports to kernel modules besides the CUDA Driver API itself
- * (lake_cuda.h): the lakeShm arena and a null round trip.
+ * (lake_cuda.h): the lakeShm arena, a null round trip and the transport's
+ * name.
  */
 #ifndef LAKE_KERNEL_H
 #define LAKE_KERNEL_H
@@ -47,5 +48,16 @@ bool lake_shm_contains(const void *ptr, size_t len);
  * away), -ETIMEDOUT, -EINTR (fatal signal), -EPROTO (bad reply).
  */
 int lake_null_call(void);
+
+/**
+ * lake_transport_name() - how this kernel's calls reach lakeD
+ *
+ * Fixed when lake.ko loads: "/dev/lake" (lakeD on this machine attached to
+ * /dev/lake) or "ivshmem" (the VM bridge: lake.ko runs in a VM and the
+ * host's lakeD serves it across QEMU's ivshmem device, docs/vm-bridge.md).
+ *
+ * Return: a static string, never NULL.
+ */
+const char *lake_transport_name(void);
 
 #endif /* LAKE_KERNEL_H */

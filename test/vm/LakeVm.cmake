@@ -70,13 +70,20 @@ function(lake_add_vm_test)
   add_test(NAME ${VM_NAME}
     COMMAND "${LAKE_VM_SH}" ${args} --run "${VM_RUN}"
     WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
-  # CTest's limit leaves lake-vm.sh time to build the initramfs and report.
+  _lake_vm_test_setup(${VM_NAME} ${VM_TIMEOUT} "${VM_LABELS}" ${VM_DEPENDS})
+endfunction()
+
+# _lake_vm_test_setup(<test> <timeout> <labels> <targets>...): labels vm and
+# <labels>, CTest's limit (<timeout> + 60 s: time to build the initramfs and
+# report), the one-VM-at-a-time lock, and a fixture per target that brings
+# it up to date (`cmake --build . --target <t>`, once).
+function(_lake_vm_test_setup VM_NAME VM_TIMEOUT VM_LABELS)
+  set(VM_DEPENDS ${ARGN})
   math(EXPR ctest_timeout "${VM_TIMEOUT} + 60")
   set_tests_properties(${VM_NAME} PROPERTIES
     LABELS "vm;${VM_LABELS}"
     TIMEOUT ${ctest_timeout}
     RESOURCE_LOCK lake_vm)
-
   set(fixtures "")
   foreach(t IN LISTS VM_DEPENDS)
     set(fx "lake_vm_build_${t}")
@@ -99,4 +106,21 @@ function(lake_add_vm_test)
   if(fixtures)
     set_tests_properties(${VM_NAME} PROPERTIES FIXTURES_REQUIRED "${fixtures}")
   endif()
+endfunction()
+
+# lake_add_vm_driver_test(NAME <name> COMMAND <program> [args...]
+#                         [TIMEOUT <seconds>] [DEPENDS <targets>...])
+# A VM test whose host side does more than lake-vm.sh alone (the VM bridge:
+# a daemon on the host, test/vm/bridge/bridge.sh): <program> runs lake-vm.sh
+# itself.  Labels, lock and build fixtures as for lake_add_vm_test().
+function(lake_add_vm_driver_test)
+  cmake_parse_arguments(PARSE_ARGV 0 VM "" "NAME;TIMEOUT" "COMMAND;DEPENDS")
+  if(NOT VM_NAME OR NOT VM_COMMAND)
+    message(FATAL_ERROR "lake_add_vm_driver_test: NAME and COMMAND are required")
+  endif()
+  if(NOT VM_TIMEOUT)
+    set(VM_TIMEOUT 300)
+  endif()
+  add_test(NAME ${VM_NAME} COMMAND ${VM_COMMAND} WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}")
+  _lake_vm_test_setup(${VM_NAME} ${VM_TIMEOUT} "" ${VM_DEPENDS})
 endfunction()

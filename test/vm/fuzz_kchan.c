@@ -2,12 +2,16 @@
 /*
  * fuzz_kchan: a daemon that answers lake.ko with random and mutated replies,
  * for the fuzzing of the kernel channel (test/vm/fuzz-kchan.sh, CTest
- * vm_fuzz_kchan).
+ * vm_fuzz_kchan; over the VM bridge, CTest vm_bridge).
  *
  *   fuzz_kchan SECONDS [SEED]
+ *   fuzz_kchan --vm-shm FILE SECONDS [SEED]
  *
- * Attaches to /dev/lake, maps the region and, for SECONDS, answers every
- * command the kernel publishes in one of many ways: a plausible reply with
+ * Attaches to /dev/lake (or, with --vm-shm, plays the host's lakeD on the
+ * VM bridge's shared file: offers a session, beats, and reports completions
+ * through the bridge's completion queue instead of LAKE_IOC_COMPLETE), maps
+ * the region and, for SECONDS (or until a SIGTERM), answers every command
+ * the kernel publishes in one of many ways: a plausible reply with
  * random outputs (kernel-parameter layouts, counts and handles included),
  * random results and reply lengths, a header scribbled over, a completion
  * with the right, a wrong or a random slot and sequence number, twice, late
@@ -21,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +34,9 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <linux/lake.h>
+#include "lake_ivshmem.h"
 #include "lake_proto_gen.h"
 
 #define OUTS_SIZE(id, name, spec) [id] = LAKE_OUTS_SIZE_##name,
@@ -58,8 +65,12 @@ static uint64_t now_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static int fd;
+static int fd = -1;		/* /dev/lake; -1 on the VM bridge */
 static struct lake_attach att;
+/* The VM bridge: its header, completion queue and our producer index. */
+static struct lake_ivshmem_hdr *vmh;
+static struct lake_completion *vcq;
+static uint32_t vcq_entries, vcq_tail, vbeat;
 static uint8_t *map;
 static struct lake_ring_ctrl *ctrl;
 static uint32_t *sq;
@@ -95,11 +106,26 @@ static void fill_random(void *p, size_t n)
 		b[i] = (uint8_t)rnd();
 }
 
+/* The bridge's LAKE_IOC_COMPLETE: entries into the completion queue (those
+ * that find it full are lost, like completions never sent). */
+static void vm_complete(const struct lake_completion *c, unsigned int n)
+{
+	uint32_t head = __atomic_load_n(&vmh->cq_head, __ATOMIC_ACQUIRE);
+	unsigned int i;
+
+	for (i = 0; i < n && vcq_tail - head < vcq_entries; i++)
+		vcq[vcq_tail++ & (vcq_entries - 1)] = c[i];
+	st.refused += n - i;
+	__atomic_store_n(&vmh->cq_tail, vcq_tail, __ATOMIC_RELEASE);
+}
+
 static void complete(struct lake_completion *c, unsigned int n)
 {
 	struct lake_complete req = { .count = n, .entries = (uintptr_t)c };
 
-	if (ioctl(fd, LAKE_IOC_COMPLETE, &req) < 0)
+	if (vmh)
+		vm_complete(c, n);
+	else if (ioctl(fd, LAKE_IOC_COMPLETE, &req) < 0)
 		st.refused++;
 	st.completions += n;
 }
@@ -218,20 +244,9 @@ static void garbage(void)
 	}
 }
 
-int main(int argc, char **argv)
+/* /dev/lake: attach and map the region. */
+static int dev_attach(void)
 {
-	uint64_t end, seconds, next_garbage;
-	unsigned int i;
-
-	if (argc < 2 || (seconds = strtoull(argv[1], NULL, 10)) == 0 || seconds > 3600) {
-		fprintf(stderr, "usage: fuzz_kchan SECONDS [SEED]\n");
-		return 2;
-	}
-	rng = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)time(NULL);
-	if (!rng)
-		rng = 1;
-	printf("fuzz_kchan: %llu s, seed %#llx\n", (unsigned long long)seconds,
-	       (unsigned long long)rng);
 	fd = open("/dev/lake", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		perror("fuzz_kchan: /dev/lake");
@@ -248,15 +263,122 @@ int main(int argc, char **argv)
 		perror("fuzz_kchan: mmap");
 		return 1;
 	}
+	return 0;
+}
+
+/*
+ * The VM bridge: maps @path, offers a session as lakeD does and, once the
+ * guest's lake.ko took it, reads the layout it wrote (checked against the
+ * file: this daemon is hostile, not careless).
+ */
+static int vm_attach(const char *path)
+{
+	uint64_t deadline = now_ms() + 20000, size;
+	struct stat sb;
+	uint32_t s;
+	uint8_t *base;
+	int vfd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (vfd < 0 || fstat(vfd, &sb) || (uint64_t)sb.st_size < LAKE_IVSHMEM_MIN_SIZE) {
+		fprintf(stderr, "fuzz_kchan: %s: not a bridge file\n", path);
+		return 1;
+	}
+	size = (uint64_t)sb.st_size;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0);
+	close(vfd);
+	if (base == MAP_FAILED) {
+		perror("fuzz_kchan: mmap");
+		return 1;
+	}
+	vmh = (struct lake_ivshmem_hdr *)base;
+	s = (uint32_t)rnd() | 1;
+	vcq_tail = 0;
+	__atomic_store_n(&vmh->cq_tail, 0, __ATOMIC_RELEASE);
+	vmh->host_proto_version = LAKE_PROTO_VERSION;
+	vmh->host_spec_hash = LAKE_SPEC_HASH;
+	vmh->host_pid = (uint32_t)getpid();
+	vmh->host_magic = LAKE_IVSHMEM_MAGIC;
+	__atomic_store_n(&vmh->host_session, s, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&vmh->guest_ack, __ATOMIC_ACQUIRE) != s ||
+	       __atomic_load_n(&vmh->guest_state, __ATOMIC_ACQUIRE) != LAKE_IVSHMEM_GUEST_ATTACHED) {
+		if (now_ms() >= deadline) {
+			fprintf(stderr, "fuzz_kchan: no guest took session %08x within 20 s\n", s);
+			return 1;
+		}
+		__atomic_fetch_add(&vmh->host_beat, 1, __ATOMIC_RELEASE);
+		poll(NULL, 0, 10);
+	}
+	att = vmh->layout;
+	vcq_entries = vmh->cq_entries;
+	if (vmh->ring_offset >= size || att.map_size > size - vmh->ring_offset || !att.nslots ||
+	    att.nslots > LAKE_IVSHMEM_MAX_SLOTS || att.slots_offset > att.map_size ||
+	    (uint64_t)att.nslots * LAKE_SLOT_SIZE > att.map_size - att.slots_offset ||
+	    att.sq_offset + 4ull * att.nslots > att.map_size || !vcq_entries ||
+	    (vcq_entries & (vcq_entries - 1)) || vmh->cq_offset > vmh->ring_offset ||
+	    (uint64_t)vcq_entries * sizeof(*vcq) > vmh->ring_offset - vmh->cq_offset) {
+		fprintf(stderr, "fuzz_kchan: the guest's layout does not fit %s\n", path);
+		return 1;
+	}
+	map = base + vmh->ring_offset;
+	vcq = (struct lake_completion *)(base + vmh->cq_offset);
+	printf("fuzz_kchan: serving the guest on %s, session %08x, %u slots\n", path, s,
+	       att.nslots);
+	return 0;
+}
+
+/* Sleeps up to @ms: on the bridge (no poll()able file) a plain sleep. */
+static void idle(int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	poll(fd >= 0 ? &p : NULL, fd >= 0, ms);
+}
+
+/* SIGTERM ends the run early, as a run's end (the bridge test's way to
+ * end the session when its callers are done). */
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t end, seconds, next_garbage, next_beat = 0;
+	const char *vm_shm = NULL;
+	unsigned int i;
+
+	if (argc > 2 && !strcmp(argv[1], "--vm-shm")) {
+		vm_shm = argv[2];
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2 || (seconds = strtoull(argv[1], NULL, 10)) == 0 || seconds > 3600) {
+		fprintf(stderr, "usage: fuzz_kchan [--vm-shm FILE] SECONDS [SEED]\n");
+		return 2;
+	}
+	rng = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)time(NULL);
+	if (!rng)
+		rng = 1;
+	printf("fuzz_kchan: %llu s, seed %#llx%s%s\n", (unsigned long long)seconds,
+	       (unsigned long long)rng, vm_shm ? ", VM bridge " : "", vm_shm ? vm_shm : "");
+	fflush(stdout);
+	if (vm_shm ? vm_attach(vm_shm) : dev_attach())
+		return 1;
 	ctrl = (struct lake_ring_ctrl *)map;
 	sq = (uint32_t *)(map + att.sq_offset);
-	fflush(stdout);
 	end = now_ms() + seconds * 1000;
 	next_garbage = now_ms();
-	while (now_ms() < end) {
+	signal(SIGTERM, on_term);
+	while (!stop && now_ms() < end) {
 		uint32_t tail = __atomic_load_n(&ctrl->sq_tail, __ATOMIC_ACQUIRE);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
 
+		if (vmh && now_ms() >= next_beat) {	/* alive: lake.ko keeps the session */
+			__atomic_store_n(&vmh->host_beat, ++vbeat, __ATOMIC_RELEASE);
+			next_beat = now_ms() + 50;
+		}
 		/* The kernel keeps its own producer index: a scribbled tail only
 		 * makes us see entries that are not there. */
 		while (head != tail && tail - head <= att.nslots) {
@@ -286,8 +408,10 @@ int main(int argc, char **argv)
 			garbage();
 			next_garbage = now_ms() + 1 + rnd() % 40;
 		}
-		poll(&p, 1, pct() < 50 ? 0 : 5);
+		idle(pct() < 50 ? 0 : 5);
 	}
+	if (vmh)	/* the session ends as lakeD ends it: the guest detaches */
+		__atomic_store_n(&vmh->host_session, 0, __ATOMIC_RELEASE);
 	printf("fuzz_kchan: %lu commands, %lu replies, %lu completions (%lu refused), %lu deferred, %lu answered late or never (%u never), %lu garbage batches\n",
 	       st.commands, st.replies, st.completions, st.refused, st.deferred, st.dropped,
 	       never, st.garbage);

@@ -37,7 +37,8 @@ DPID=""
 
 log() { echo "vm_kernel: $*"; }
 
-now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+# shellcheck source=ktest-lib.sh
+. /lake/ktest-lib.sh
 T0=$(now_ms)
 
 fail() {
@@ -53,42 +54,6 @@ fail() {
 }
 
 step() { log "== $* (at $(($(now_ms) - T0)) ms)"; }
-
-# run CMD...: one selftest command; its write fails when the test fails.
-run() {
-	echo "$*" >"$ST/run" || fail "selftest '$*' failed (its reasons are in the kernel log above)"
-}
-
-# kstat KEY: a "key: value" line of the stats file.
-kstat() { sed -n "s/^$1: //p" "$STATS"; }
-
-# calls NAME: the call count of a function in the stats file.
-calls() {
-	c=$(sed -n "s/^ *$1  *\([0-9][0-9]*\) calls.*/\1/p" "$STATS")
-	echo "${c:-0}"
-}
-null_calls() { calls '(null round trip)'; }
-
-expect_stat() {
-	v=$(kstat "$1")
-	[ "$v" = "$2" ] || fail "stats: $1 is '$v', expected '$2' ($3)"
-}
-
-# running PID: the process exists and is not a zombie.
-running() {
-	[ -r "/proc/$1/stat" ] || return 1
-	! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null
-}
-
-# wait_done PID MS: wait at most MS ms for PID to end; 1 if it still runs.
-wait_done() {
-	end=$(($(now_ms) + $2))
-	while running "$1"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-	return 0
-}
 
 # start_daemon NAME PROGRAM [ARGS...]: run in the background (log in
 # $OUT/NAME.log) and wait until the kernel reports it attached.
@@ -152,6 +117,7 @@ l1=$(calls cuLaunchKernel)
 [ $((n1 - n0)) -eq 80000 ] || fail "load: $((n1 - n0)) null round trips counted, expected 80000"
 [ $((l1 - l0)) -eq 80000 ] || fail "load: $((l1 - l0)) launches counted, expected 80000"
 expect_stat in_flight 0 "after load"
+check_error_counts "after load"
 stop_daemon TERM 0
 
 # --- 3. faults: lakeD killed with calls in flight ----------------------------

@@ -28,6 +28,12 @@ Usage: lake-vm.sh [options] --run SCRIPT
   --smp N             virtual CPUs (default 2)
   --kver VER          kernel version (default: the one kver.sh prints)
   --append ARGS       extra kernel command-line arguments
+  --kernel FILE       boot FILE instead of /boot/vmlinuz-VER (with --kver VER;
+                      /lib/modules/VER is then needed only for --kmod)
+  --accel tcg|kvm     QEMU's accelerator (default tcg, or \$LAKE_VM_ACCEL)
+  --ivshmem FILE      attach an ivshmem-plain PCI device whose memory is
+                      FILE on the host (shared, a power-of-two size); in
+                      order, one device each.  Repeatable.
   -q, --quiet         print nothing on success
   -h, --help          this text
 
@@ -50,6 +56,10 @@ append=""
 quiet=0
 files=()
 kmods=()
+kernel=""
+accel=${LAKE_VM_ACCEL:-tcg}
+ivshmem=()
+qemu=${LAKE_VM_QEMU:-qemu-system-x86_64}
 
 while [ $# -gt 0 ]; do
 	opt=$1
@@ -59,7 +69,8 @@ while [ $# -gt 0 ]; do
 		val=${opt#*=}
 		opt=${opt%%=*}
 		;;
-	--run | --file | --kmod | --out | --timeout | --mem | --smp | --kver | --append)
+	--run | --file | --kmod | --out | --timeout | --mem | --smp | --kver | --append | \
+		--kernel | --accel | --ivshmem)
 		[ $# -ge 2 ] || die "$opt needs an argument"
 		val=$2
 		shift
@@ -75,6 +86,9 @@ while [ $# -gt 0 ]; do
 	--smp) smp=$val ;;
 	--kver) kver=$val ;;
 	--append) append=$val ;;
+	--kernel) kernel=$val ;;
+	--accel) accel=$val ;;
+	--ivshmem) ivshmem+=("$val") ;;
 	-q | --quiet) quiet=1 ;;
 	-h | --help)
 		usage
@@ -99,13 +113,32 @@ done
 [ "$timeout_s" -ge 30 ] || die "--timeout must be at least 30 (boot alone takes ~5 s)"
 
 if [ -z "$kver" ]; then
+	[ -z "$kernel" ] || die "--kernel needs --kver (the version its modules are built for)"
 	kver=$(LAKE_KVER="" "$HERE/kver.sh") || die "no kernel to boot (see kver.sh)"
 fi
-kernel=/boot/vmlinuz-$kver
+if [ -z "$kernel" ]; then
+	kernel=/boot/vmlinuz-$kver
+	[ -d "/lib/modules/$kver" ] || die "no /lib/modules/$kver"
+fi
 [ -r "$kernel" ] || die "cannot read $kernel"
-[ -d "/lib/modules/$kver" ] || die "no /lib/modules/$kver"
-for t in qemu-system-x86_64 cpio gzip base64 tar ldd timeout modinfo; do
+case $accel in
+tcg) accel_arg=tcg,thread=multi ;;
+kvm) accel_arg=kvm ;;
+*) die "--accel must be tcg or kvm, not '$accel'" ;;
+esac
+for t in "$qemu" cpio gzip base64 tar ldd timeout modinfo; do
 	command -v "$t" >/dev/null || die "$t not found; run scripts/install-deps.sh"
+done
+# One ivshmem-plain device per --ivshmem FILE, in order, backed by FILE.
+ivshmem_args=()
+for i in "${!ivshmem[@]}"; do
+	f=${ivshmem[$i]}
+	[ -f "$f" ] && [ -r "$f" ] && [ -w "$f" ] || die "--ivshmem $f: not a readable and writable file"
+	sz=$(stat -Lc %s -- "$f")
+	[ "$sz" -ge 4096 ] && [ $((sz & (sz - 1))) -eq 0 ] ||
+		die "--ivshmem $f: its size ($sz bytes) must be a power of two of at least 4096"
+	ivshmem_args+=(-object "memory-backend-file,id=lake_ivshmem$i,share=on,mem-path=$f,size=$sz"
+		-device "ivshmem-plain,memdev=lake_ivshmem$i")
 done
 busybox=${LAKE_VM_BUSYBOX:-/bin/busybox}
 [ -x "$busybox" ] || die "$busybox not found; run scripts/install-deps.sh (busybox-static)"
@@ -263,10 +296,10 @@ initrd=$work/initrd.cpio.gz
 raw=$work/console.raw
 t_start=$EPOCHREALTIME
 set +e
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+timeout -k 5 "$timeout_s" "$qemu" \
 	-nodefaults -no-user-config -nographic -serial stdio \
-	-machine pc -accel tcg,thread=multi -smp "$smp" -m "$mem" -no-reboot \
-	-kernel "$kernel" -initrd "$initrd" \
+	-machine pc -accel "$accel_arg" -smp "$smp" -m "$mem" -no-reboot \
+	-kernel "$kernel" -initrd "$initrd" ${ivshmem_args[@]+"${ivshmem_args[@]}"} \
 	-append "console=ttyS0 quiet loglevel=5 printk.time=1 log_buf_len=1M panic=-1 $append" \
 	</dev/null >"$raw" 2>&1
 qemu_rc=$?
@@ -344,7 +377,7 @@ times="boot ${boot:-?}s, script ${script_s}s, total ${t_total}s"
 
 if [ ${#failures[@]} -eq 0 ]; then
 	if [ "$quiet" -eq 0 ]; then
-		echo "$PROG: PASS ($kver; $times; logs in $out)"
+		echo "$PROG: PASS ($kver, $accel; $times; logs in $out)"
 	fi
 	exit 0
 fi
@@ -368,6 +401,6 @@ fi
 		echo "$PROG: last lines of the script's output:"
 		section SCRIPT | tail -n 30 | sed 's/^/    /'
 	fi
-	echo "$PROG: $kver; $times; full console log: $log"
+	echo "$PROG: $kver, $accel; $times; full console log: $log"
 } >&2
 exit 1

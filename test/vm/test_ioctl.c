@@ -625,6 +625,46 @@ START_TEST(late_reply_after_timeout)
 END_TEST
 
 /*
+ * The fast path with a lazy report: the caller takes a failed reply through
+ * done_seq, and lakeD reports the completion only after the caller left.
+ * The error is counted once (by the caller), and the report frees the slot.
+ */
+START_TEST(lazy_report_counts_an_error_once)
+{
+	long long timeouts0 = stat_get("timeouts"), calls0, errors0, calls, errors;
+	struct caller c;
+	struct dmn d;
+	uint32_t slot, seq;
+
+	stat_nulls(&calls0, &errors0);
+	dmn_start(&d);
+	/* Never woken (no report yet): the caller finds the reply when its
+	 * spin or its wait of timeout_ms ends. */
+	write_str(PARAM("timeout_ms"), "300");
+	caller_start(&c, 1);
+	slot = dmn_next(&d);
+	seq = dmn_hdr(&d, slot)->seq;
+	dmn_reply_nop(&d, slot);
+	dmn_hdr(&d, slot)->result = 1;	/* a failure (a null call must return 0) */
+	__atomic_store_n(&dmn_hdr(&d, slot)->done_seq, seq, __ATOMIC_RELEASE);
+	ck_call(&c, EPROTO);
+	caller_finish(&c);
+	write_str(PARAM("timeout_ms"), "10000");
+	ck_assert_int_eq(stat_get("in_flight"), 1);	/* until lakeD reports it */
+	ck_assert_int_eq(stat_get("timeouts"), timeouts0);	/* the reply was in */
+	ck_assert_int_eq(dmn_complete(&d, slot, seq), 0);
+	ck_assert_int_eq(dmn_complete(&d, slot, seq), -ENOENT);
+	ck_assert_int_eq(stat_get("in_flight"), 0);
+	stat_nulls(&calls, &errors);
+	ck_assert_int_eq(calls, calls0 + 1);
+	ck_assert_msg(errors == errors0 + 1, "1 failed call counted as %lld errors",
+		      errors - errors0);
+	dmn_stop(&d);
+	assert_idle("after the lazy report");
+}
+END_TEST
+
+/*
  * A caller that gives up on a command whose buffer was staged through the
  * arena must leave the staging to the command: lakeD may still write the
  * reply there, and a reused allocation would receive it.  It is freed when
@@ -827,6 +867,7 @@ static Suite *ioctl_suite(void)
 	tcase_add_test(t, queue_layout_and_untrusted_indexes);
 	tcase_add_test(t, serve_by_hand);
 	tcase_add_test(t, late_reply_after_timeout);
+	tcase_add_test(t, lazy_report_counts_an_error_once);
 	tcase_add_test(t, abandoned_staging_stays_until_the_reply);
 	tcase_add_test(t, killed_caller_abandons_its_command);
 	tcase_add_test(t, detach_fails_pending_calls);
