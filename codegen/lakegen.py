@@ -1,31 +1,45 @@
 #!/usr/bin/env python3
 """lakegen: generate LAKE's headers, stubs, dispatch table and tests from api-spec/.
 
-Usage: lakegen.py --out DIR [--list] SPEC.yaml [SPEC.yaml ...]
+Usage: lakegen.py --out DIR [--compat-dir DIR] [--vendor-include SPEC=DIR ...]
+                  [--cpp CMD] [--list] SPEC.yaml [SPEC.yaml ...]
 
 Writes into DIR (only files whose content changed, so builds stay incremental):
   lake_<spec>.h          public API header (kernel and user space)
   lake_conform_<spec>.c  compile-time conformance check against the vendor header
   lake_proto_gen.h       API ids and wire layouts (all specs)
   lake_stubs.c           client stubs (lake.ko and liblake)
+  lake_ext_client.h      the stubs' helpers for structs, handle arrays, attributes, texts
+  lake_compat.c          vendor symbol names, refused functions, cuGetProcAddress, host memory
   lake_vendor_gen.h      lakeD's vendor function tables
   lake_dispatch.c        lakeD's dispatch table
+  lake_ext_server.h      the dispatch's helpers for the same
   lake_fake.c/.h         the recording test double of the vendor libraries (tests only)
   test_roundtrip.c       a libcheck round-trip test of every remoted function
+and into the compat directory the vendor-named headers (cuda.h, nvml.h).
+
+--vendor-include SPEC=DIR names the directory of a spec's vendor header: each
+function's vendor symbol is then derived from the header's '#define name
+name_vN' (run through the C preprocessor, --cpp, default 'cc -E -P'), and the
+versions cuGetProcAddress answers for from the spec's typedefs header.
 
 A problem in a spec is reported as 'file:line: problem' with exit status 1.
 """
 
 import argparse
 import os
+import re
+import shlex
 import struct
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
     import jinja2
-    from lakespec import SpecError, SpecSet, size_c
+    from lakespec import SpecError, SpecSet, VendorInfo, size_c, MAX_HANDLES, MAX_CHECKED, ATTR_BYTES
 except ImportError as e:  # pragma: no cover - depends on the machine
     sys.exit(f"lakegen: missing Python module ({e.name}): run scripts/install-deps.sh")
 
@@ -69,6 +83,16 @@ def from_wire(p, expr):
 
 def vendor_arg(p):
     """How lakeD's dispatch passes parameter p to the vendor."""
+    if p.by is not None:
+        return f"a->{p.name}__given ? &priv_{p.name} : NULL"
+    if p.kind == "handles":
+        return f"buf_{p.name} ? hv_{p.name} : NULL"
+    if p.kind == "attribute":
+        return f"a->{p.name}__given ? (void *)attr_{p.name} : NULL"
+    if p.kind == "string-out":
+        return f"a->{p.name}__given ? &text_{p.name} : NULL"
+    if p.checked:
+        return f"buf_{p.name} ? ({p.plain_c_type})chk_{p.name} : NULL"
     if p.kind in ("null-only", "local-out"):
         return "NULL"
     if p.kind in ("buffer", "string"):
@@ -85,36 +109,90 @@ def vendor_arg(p):
     return f"{bit} ? ({p.plain_c_type})&out_{p.name} : NULL"
 
 
+def _walk_params(node, names):
+    if node[0] in ("param", "deref"):
+        names.add(node[1].name)
+    for child in node[1:]:
+        if isinstance(child, tuple):
+            _walk_params(child, names)
+        elif isinstance(child, list):
+            for c in child:
+                _walk_params(c, names)
+
+
 def _size_params(f):
     """Parameters that size a buffer: tests keep them small."""
     names = set()
-
-    def walk(node):
-        if node[0] == "param":
-            names.add(node[1].name)
-        for child in node[1:]:
-            if isinstance(child, tuple):
-                walk(child)
     for p in f.buffers:
-        walk(p.size_ast)
+        _walk_params(p.size_ast, names)
+    return names
+
+
+def _count_params(f):
+    """Parameters that count handles or checked elements: tests use 3."""
+    names = set()
+    for p in f.params:
+        if p.kind == "handles" or p.checked:
+            _walk_params(p.size_ast, names)
     return names
 
 
 def test_value(f, p):
     """A deterministic, distinctive C literal for input parameter p of f."""
+    if p.name in _count_params(f):
+        return "3"
     if p.name in _size_params(f):
         return "24"
+    for q in f.params:
+        if q.selector is p:
+            return str(q.attr_types[0][0])
+        if q.key is p:
+            vals = p.type.values
+            return str(vals[1]["value"] if len(vals) > 1 else vals[0]["value"])
     seed = (f.api_id or 0) * 64 + p.index * 4 + 1
-    wire = p.type.wire
+    return _seed_literal(p.type.wire, seed)
+
+
+def _seed_literal(wire, seed):
     if wire == "float":
         return f"{seed}.5f"
     if wire == "double":
         return f"{seed}.25"
-    if wire in ("__u8", "char"):
+    if wire in ("__u8", "char", "__s8"):
         return str(seed % 100)
     if wire in ("__s16", "__u16"):
         return str(seed % 30000)
     return str(seed * 3 + 1)
+
+
+def member_test_value(f, p, leaf, i):
+    """The value tests give value leaf @leaf (number @i) of struct input @p."""
+    t = p.type
+    sizes, whens, selectors = set(), {}, {}
+    for m in t.buffer_members:
+        _walk_members(m.size_ast, sizes)
+        if m.when:
+            whens[m.when[0].name] = m.when[1]
+    for _, sel, allowed in t.selectors:
+        selectors[sel] = allowed[0][0]
+    if leaf["name"] in whens:
+        return str(whens[leaf["name"]])
+    if leaf["name"] in selectors:
+        return str(selectors[leaf["name"]])
+    if leaf["name"] in sizes:
+        return "3" if any(m.elem is not None and m.elem.needs_check for m in t.buffer_members) else "24"
+    return _seed_literal(leaf["wire"], (f.api_id or 0) * 64 + p.index * 8 + i + 2)
+
+
+def _walk_members(node, names):
+    if node[0] == "member":
+        names.add(node[1].name)
+    for child in node[1:]:
+        if isinstance(child, tuple):
+            _walk_members(child, names)
+        elif isinstance(child, list):
+            for c in child:
+                _walk_members(c, names)
 
 
 def fake_out_bits(f, p):
@@ -131,18 +209,35 @@ def test_real(f, p):
     return f"0x{0xD0000 + (f.api_id or 0) * 256 + p.index * 16:x}ULL"
 
 
+def needed_handles(f):
+    """The handle (and destroyed tracked) types a test must create to call f."""
+    out = {}
+    for p in f.params:
+        if p.type is None or p.dir != "in":
+            continue
+        if p.kind == "handles" or (p.kind is None and (p.type.kind == "handle" or p.lifetime == "destroys")):
+            out.setdefault(p.type.name, p)
+        elif p.by is not None:
+            for _, t in p.type.handle_leaves:
+                out.setdefault(t.name, p)
+        elif p.kind == "attribute":
+            for _, _, t in p.attr_types[:1]:
+                if t.kind == "handle":
+                    out.setdefault(t.name, p)
+    return out
+
+
 def find_creators(specset):
     """For each handle or tracked type, the remoted function tests call to
     obtain one (its output), ordered so that a creator's own handle inputs
-    come first.  Returns [(type, function, out param)]."""
+    come first.  Returns [(type, function, out param)].  A handle type some
+    remoted function takes but none creates is a spec error."""
     remoted = [f for s in specset.specs for f in s.functions if f.remoted]
     wanted = [t for s in specset.specs for t in s.types if t.kind == "handle" or t.tracked]
     chosen, order = {}, []
 
     def needs(f):
-        return {p.type.name for p in f.params
-                if p.type is not None and p.dir == "in"
-                and (p.type.kind == "handle" or p.lifetime == "destroys")}
+        return set(needed_handles(f))
 
     progress = True
     while progress:
@@ -157,6 +252,11 @@ def find_creators(specset):
                 chosen[t.name] = cands[0]
                 order.append((t, *cands[0]))
                 progress = True
+    for f in remoted:
+        for tname, p in needed_handles(f).items():
+            if tname not in chosen:
+                p.fail(f"takes a {tname}, but no remoted function that the tests can call "
+                       f"outputs one (add the function that creates it)")
     return order, {t.name: (f, p) for t, f, p in order}
 
 
@@ -171,7 +271,9 @@ def make_env():
     env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg)
-    env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits)
+    env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
+                       member_test_value=member_test_value, MAX_HANDLES=MAX_HANDLES,
+                       MAX_CHECKED=MAX_CHECKED, ATTR_BYTES=ATTR_BYTES)
     return env
 
 
@@ -189,9 +291,99 @@ def outputs(specset):
                        ("lake_testvals.h", "lake_testvals.h.j2"),
                        ("lake_ktest_roundtrip.c", "lake_ktest_roundtrip.c.j2"),
                        ("lake_fake.c", "lake_fake.c.j2"),
-                       ("test_roundtrip.c", "test_roundtrip.c.j2")):
+                       ("test_roundtrip.c", "test_roundtrip.c.j2"),
+                       ("lake_ext_client.h", "lake_ext_client.h.j2"),
+                       ("lake_ext_server.h", "lake_ext_server.h.j2"),
+                       ("lake_compat.c", "lake_compat.c.j2")):
         out[name] = (tmpl, {})
     return out
+
+
+def compat_outputs(specset):
+    """{file name: (template, extra context)} for the compat directory."""
+    return {s.compat_header: ("lake_api.h.j2", {"spec": s, "compat": True})
+            for s in specset.specs}
+
+
+def record_order(specset):
+    """Struct and union types, each after the records it contains."""
+    out, seen = [], set()
+
+    def visit(t):
+        if t.name in seen:
+            return
+        seen.add(t.name)
+        for m in _all_members(t.members):
+            if m.type is not None and m.type.is_record:
+                visit(m.type)
+            if m.elem is not None and m.elem.is_record:
+                visit(m.elem)
+        out.append(t)
+    for s in specset.specs:
+        for t in s.types:
+            if t.is_record:
+                visit(t)
+    return out
+
+
+def _all_members(members):
+    for m in members:
+        yield m
+        yield from _all_members(m.members)
+
+
+def vendor_info(spec, inc_dir, cpp):
+    """Runs the vendor header through the preprocessor: what each public
+    name expands to (default and per-thread default stream), which functions
+    it declares, and the ABI versions in the typedefs header."""
+    header = os.path.join(inc_dir, spec.header)
+    if not os.path.exists(header):
+        raise SpecError(spec.path, spec.vendor_node.line,
+                        f"vendor header {header} not found (--vendor-include {spec.name}={inc_dir})")
+    names = [f.name for f in spec.all_functions]
+
+    def expand(extra):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "names.c")
+            with open(src, "w") as fh:
+                for d in spec.vendor_defines:
+                    fh.write(f"#define {d} 1\n")
+                fh.write(f"#include <{spec.header}>\nlake_vendor_names_begin\n")
+                for n in names:
+                    fh.write(f"lake_name_{n} {n} ;\n")
+            cmd = shlex.split(cpp) + [f"-I{inc_dir}"] + extra + [src]
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True)
+            except OSError as e:
+                raise SpecError(spec.path, spec.vendor_node.line,
+                                f"cannot run the C preprocessor '{cpp}': {e.strerror}") from None
+            if r.returncode != 0:
+                raise SpecError(spec.path, spec.vendor_node.line,
+                                f"the C preprocessor failed on {header}: {r.stderr.strip()[:500]}")
+        text = r.stdout
+        body, _, tail = text.partition("lake_vendor_names_begin")
+        syms = {}
+        for m in re.finditer(r"lake_name_(\w+)\s+(\w+)\s*;", tail):
+            syms[m.group(1)] = m.group(2)
+        return body, syms
+
+    body, syms = expand([])
+    _, ptds_syms = expand(["-DCUDA_API_PER_THREAD_DEFAULT_STREAM"])
+    declared = set(re.findall(rf"\b{re.escape(spec.result_name)}\s+(\w+)\s*\(", body))
+    ptds = {n for n in names if ptds_syms.get(n) != syms.get(n)}
+    versions = {}
+    if spec.typedefs_header:
+        tpath = os.path.join(inc_dir, spec.typedefs_header)
+        try:
+            with open(tpath, encoding="utf-8", errors="replace") as fh:
+                ttext = fh.read()
+        except OSError as e:
+            raise SpecError(spec.path, spec.vendor_node.line,
+                            f"cannot read the typedefs header {tpath}: {e.strerror}") from None
+        for m in re.finditer(r"\*\s*PFN_([A-Za-z0-9]+)_v(\d+)\s*\)", ttext):
+            versions.setdefault(m.group(1), set()).add(int(m.group(2)))
+        versions = {k: sorted(v) for k, v in versions.items()}
+    return VendorInfo(spec.header, syms, declared, ptds, versions)
 
 
 def render_all(specset, rel_base):
@@ -200,30 +392,37 @@ def render_all(specset, rel_base):
     remoted = [f for s in specset.specs for f in s.functions if f.remoted]
     tracked = [t for s in specset.specs for t in s.types
                if t.kind == "handle" or t.tracked]
-    wire_structs = [t for s in specset.specs for t in s.types if t.kind == "struct"]
+    wire_structs = record_order(specset)
     creators, creator_of = find_creators(specset)
 
     def expected_real(p):
         """What the fake receives for input p when a test passes a created one."""
-        f, cp = creator_of[p.type.name]
+        return expected_real_of(p.type)
+
+    def expected_real_of(t):
+        f, cp = creator_of[t.name]
         return f"lake_fake_out({f.api_id}, {cp.index})"
 
     def needs_creator(p):
-        return p.type is not None and p.dir == "in" and \
+        return p.kind is None and p.by is None and p.type is not None and p.dir == "in" and \
             (p.type.kind == "handle" or p.lifetime == "destroys")
 
+    compat_functions = [f for s in specset.specs for f in s.compat_functions]
     common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked,
                   creators=creators, creator_of=creator_of, expected_real=expected_real,
-                  needs_creator=needs_creator,
+                  expected_real_of=expected_real_of, needed_handles=needed_handles,
+                  needs_creator=needs_creator, compat_functions=compat_functions,
+                  compat=False,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,
                   loop_spec_index={s.name: i for i, s in enumerate(specset.specs)})
     env = make_env()
-    result = {}
-    for name, (tmpl, extra) in outputs(specset).items():
-        ctx = dict(common)
-        ctx.update(extra)
-        result[name] = env.get_template(tmpl).render(**ctx)
-    return result
+    result, compat = {}, {}
+    for target, outs in ((result, outputs(specset)), (compat, compat_outputs(specset))):
+        for name, (tmpl, extra) in outs.items():
+            ctx = dict(common)
+            ctx.update(extra)
+            target[name] = env.get_template(tmpl).render(**ctx)
+    return result, compat
 
 
 def write_if_changed(path, text):
@@ -246,14 +445,32 @@ def main(argv=None):
     ap.add_argument("--base", default=None,
                     help="directory spec paths are shown relative to in generated files")
     ap.add_argument("--list", action="store_true", help="print the output file names and exit")
+    ap.add_argument("--compat-dir", default=None,
+                    help="where the vendor-named headers (cuda.h, nvml.h) go")
+    ap.add_argument("--vendor-include", action="append", default=[], metavar="SPEC=DIR",
+                    help="the directory of SPEC's vendor header: derive vendor symbols from it")
+    ap.add_argument("--cpp", default="cc -E -P", help="the C preprocessor command")
     ap.add_argument("specs", nargs="+", help="spec files (api-spec/*.yaml)")
     args = ap.parse_args(argv)
     try:
+        vendor_dirs = {}
+        for item in args.vendor_include:
+            name, sep, d = item.partition("=")
+            if not sep or not name or not d:
+                raise SpecError("lakegen", 0, f"--vendor-include wants SPEC=DIR, not '{item}'")
+            vendor_dirs[name] = d
         specset = SpecSet(args.specs)
+        if vendor_dirs:
+            unknown = set(vendor_dirs) - {s.name for s in specset.specs}
+            if unknown:
+                raise SpecError("lakegen", 0, f"--vendor-include for unknown spec(s): {', '.join(sorted(unknown))}")
+            info = {s.name: vendor_info(s, vendor_dirs[s.name], args.cpp)
+                    for s in specset.specs if s.name in vendor_dirs}
+            specset = SpecSet(args.specs, vendor=info)
         if args.list:
             print("\n".join(sorted(outputs(specset))))
             return 0
-        files = render_all(specset, args.base)
+        files, compat_files = render_all(specset, args.base)
     except SpecError as e:
         print(f"lakegen: error: {e}", file=sys.stderr)
         return 1
@@ -263,6 +480,10 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for name, text in files.items():
         write_if_changed(os.path.join(args.out, name), text)
+    if args.compat_dir:
+        os.makedirs(args.compat_dir, exist_ok=True)
+        for name, text in compat_files.items():
+            write_if_changed(os.path.join(args.compat_dir, name), text)
     return 0
 
 
