@@ -332,6 +332,24 @@ def _all_members(members):
         yield from _all_members(m.members)
 
 
+_C_TYPE_WORDS = {"const", "volatile", "unsigned", "signed", "int", "char", "short", "long",
+                 "float", "double", "void", "struct", "union", "enum"}
+
+
+def pfn_params(text):
+    """The parameter types of a typedefs-header prototype, names dropped."""
+    text = text.strip()
+    if text in ("", "void"):
+        return []
+    out = []
+    for decl in text.split(","):
+        toks = re.findall(r"[A-Za-z_]\w*|\S", decl)
+        if len(toks) > 1 and re.match(r"[A-Za-z_]", toks[-1]) and toks[-1] not in _C_TYPE_WORDS:
+            toks = toks[:-1]
+        out.append(toks)
+    return out
+
+
 def vendor_info(spec, inc_dir, cpp):
     """Runs the vendor header through the preprocessor: what each public
     name expands to (default and per-thread default stream), which functions
@@ -348,7 +366,10 @@ def vendor_info(spec, inc_dir, cpp):
             with open(src, "w") as fh:
                 for d in spec.vendor_defines:
                     fh.write(f"#define {d} 1\n")
-                fh.write(f"#include <{spec.header}>\nlake_vendor_names_begin\n")
+                fh.write(f"#include <{spec.header}>\n")
+                if spec.typedefs_header:
+                    fh.write(f"#include <{spec.typedefs_header}>\n")
+                fh.write("lake_vendor_names_begin\n")
                 for n in names:
                     fh.write(f"lake_name_{n} {n} ;\n")
             cmd = shlex.split(cpp) + [f"-I{inc_dir}"] + extra + [src]
@@ -372,7 +393,11 @@ def vendor_info(spec, inc_dir, cpp):
     declared = set(re.findall(rf"\b{re.escape(spec.result_name)}\s+(\w+)\s*\(", body))
     ptds = {n for n in names if ptds_syms.get(n) != syms.get(n)}
     versions = {}
+    visible = set()
     if spec.typedefs_header:
+        # Every ABI a name has had (the raw text: legacy ones are declared
+        # only for the vendor's own build), and those a program can see.
+        pfn = r"\*\s*PFN_([A-Za-z0-9]+)_v(\d+)\s*\)\s*\(([^;]*)\)\s*;"
         tpath = os.path.join(inc_dir, spec.typedefs_header)
         try:
             with open(tpath, encoding="utf-8", errors="replace") as fh:
@@ -380,10 +405,11 @@ def vendor_info(spec, inc_dir, cpp):
         except OSError as e:
             raise SpecError(spec.path, spec.vendor_node.line,
                             f"cannot read the typedefs header {tpath}: {e.strerror}") from None
-        for m in re.finditer(r"\*\s*PFN_([A-Za-z0-9]+)_v(\d+)\s*\)", ttext):
-            versions.setdefault(m.group(1), set()).add(int(m.group(2)))
-        versions = {k: sorted(v) for k, v in versions.items()}
-    return VendorInfo(spec.header, syms, declared, ptds, versions)
+        for m in re.finditer(pfn, ttext):
+            versions.setdefault(m.group(1), {})[int(m.group(2))] = pfn_params(m.group(3))
+        versions = {k: sorted(v.items()) for k, v in versions.items()}
+        visible = {(m.group(1), int(m.group(2))) for m in re.finditer(pfn, body)}
+    return VendorInfo(spec.header, syms, declared, ptds, versions, visible)
 
 
 def render_all(specset, rel_base):

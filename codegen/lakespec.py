@@ -88,6 +88,16 @@ MODES = ("sync", "async", "local", "daemon")
 LOCAL_IMPLS = ("error-name", "error-string")
 # Local functions generated into lake_compat.c (not into the stubs).
 COMPAT_IMPLS = ("proc-address", "host-alloc", "alloc-host", "free-host", "host-get-flags")
+# What each compat impl's parameters must be: (description, C types).
+COMPAT_SHAPES = {
+    "proc-address": ("(const char *symbol, void **pfn, int version, cuuint64_t flags, "
+                     "CUdriverProcAddressQueryResult *status)",
+                     ("const char *", "void **", "int", "cuuint64_t", "CUdriverProcAddressQueryResult *")),
+    "host-alloc": ("(void **pp, size_t bytesize, unsigned int flags)", ("void **", "size_t", "unsigned int")),
+    "alloc-host": ("(void **pp, size_t bytesize)", ("void **", "size_t")),
+    "free-host": ("(void *p)", ("void *",)),
+    "host-get-flags": ("(unsigned int *flags, void *p)", ("unsigned int *", "void *")),
+}
 ERROR_KEYS = ("unavailable", "timeout", "interrupted", "invalid", "unsupported",
               "no-memory", "protocol", "invalid-handle", "no-vendor")
 DAEMON_HELPERS = ("stream-sync", "param-info")
@@ -540,8 +550,9 @@ class Function:
         self.impl = node.get("impl")
         self.refused = node.get("refused")
         self.since = node.get("since")
-        self.first = None       # the first vendor version of any ABI of this name
         self.ptds = False       # the vendor has a per-thread-default-stream variant
+        self.procs = [(self.name, self.since or 0, 0, 0)]   # what cuGetProcAddress answers
+        self.proc_checks = []   # (name, version) of typedefs the conformance check compares
         if self.refused is not None and (not isinstance(self.refused, str) or not self.refused.strip()):
             _fail(path, node, f"{self.name}: 'refused' must say why (a non-empty string)")
         if self.since is not None and not (_is_int(self.since) and self.since > 0):
@@ -714,6 +725,13 @@ class Spec:
         self.functions = [f for f in self.all_functions if not f.compat]
         self.compat_functions = [f for f in self.all_functions if f.compat]
 
+    @property
+    def proc_table(self):
+        """cuGetProcAddress's table: [(name, function, since, until, first)] by name."""
+        rows = [(name, f, since, until, first) for f in self.all_functions if f.mode != "daemon"
+                for name, since, until, first in f.procs]
+        return sorted(rows, key=lambda r: r[0])
+
     def _load_macro(self, node):
         path = self.path
         if not isinstance(node, dict):
@@ -799,8 +817,9 @@ class VendorInfo:
     functions it declares, its per-thread-default-stream variants and, from
     the typedefs header (cudaTypedefs.h), the versions of each ABI."""
 
-    def __init__(self, header, symbols, declared, ptds, versions):
+    def __init__(self, header, symbols, declared, ptds, versions, visible=()):
         self.header = header
+        self.visible = set(visible)     # (name, version) a program can see
         self.symbols = symbols          # name -> vendor symbol (after #define)
         self.declared = declared        # set of declared function names
         self.ptds = ptds                # set of names with _ptds/_ptsz variants
@@ -842,6 +861,13 @@ class SpecSet:
                 if f.name in seen:
                     f.fail(f"duplicate function (first defined at {seen[f.name]})")
                 seen[f.name] = f"{s.path}:{f.line}"
+        publics = {f.name: f for s in self.specs for f in s.all_functions}
+        for s in self.specs:
+            for f in s.all_functions:
+                other = publics.get(f.vendor_given or "")
+                if other is not None and other is not f:
+                    f.fail(f"its vendor symbol {f.vendor_given} is the public name of "
+                           f"another function (line {other.line})")
         next_id = 1
         for s in self.specs:
             self._check_spec(s)
@@ -1060,6 +1086,10 @@ class SpecSet:
                 f.fail(f"a local function needs 'impl' (one of: {', '.join(LOCAL_IMPLS + COMPAT_IMPLS)})")
         elif f.impl is not None:
             f.fail("'impl' is only for local functions")
+        if f.impl in COMPAT_SHAPES and f.refused is None:
+            shape = COMPAT_SHAPES[f.impl]
+            if len(f.params) != len(shape[1]):
+                f.fail(f"impl {f.impl} needs the parameters {shape[0]}")
         names = [p.name for p in f.params]
         for p in f.params:      # resolve types first: size expressions look ahead
             if p.kind in (None, "handles") and p.type_name is not None:
@@ -1101,6 +1131,10 @@ class SpecSet:
                 p.fail("kind 'local-out' is only for local functions")
             if p.kind == "raw" and f.refused is None and not (f.mode == "local" and f.compat):
                 p.fail("kind 'raw' is only for refused functions and the compat locals")
+        if f.impl in COMPAT_SHAPES and f.refused is None:
+            want = COMPAT_SHAPES[f.impl]
+            if tuple(p.c_type for p in f.params) != want[1]:
+                f.fail(f"impl {f.impl} needs the parameters {want[0]}")
         if f.mode == "local" and f.refused is None:
             kinds = (None, "local-out", "raw") if f.compat else (None, "local-out")
             for p in f.params:
@@ -1356,20 +1390,59 @@ class SpecSet:
                 f.fail(f"{info.header} declares no function {f.name}"
                        f"{'' if derived == f.name else ' (' + derived + ')'}")
             f.vendor = derived
+            other = next((g for g in s.all_functions if g.name == derived and g is not f), None)
+            if other is not None:
+                f.fail(f"{info.header} #defines {f.name} as {derived}, the public name of "
+                       f"another function of the spec (line {other.line})")
             f.ptds = f.name in info.ptds
-            versions = info.versions.get(f.name)
-            if versions:
-                f.first = versions[0]
-                if f.since is not None and f.since not in versions:
-                    f.fail(f"since: {f.since} is not a version of {f.name} in the typedefs "
-                           f"header (it has {', '.join(map(str, versions))})")
-                if f.since is None:
-                    f.since = versions[-1]
+            f.procs = self._proc_entries(s, f, info)
+
+    def _proc_entries(self, s, f, info):
+        """The names cuGetProcAddress answers with f: [(name, since, until,
+        first)].  The vendor's typedefs header lists each ABI a name has had
+        (PFN_name_vVERSION); f implements the one whose parameters are f's,
+        from its version until the next one.  A name with ABIs none of which
+        is f's is not answered; one the header does not list always is."""
+        aliases = {a: t.name for sp in self.specs for t in sp.types for a in t.aliases}
+        ours = [_norm_type(p.c_type, aliases) for p in f.params]
+        out = []
+        base = re.sub(r"_v\d+$", "", f.vendor)
+        for name in dict.fromkeys([f.name, base]):
+            versions = info.versions.get(name)
+            if not versions:
+                if name == f.name:
+                    out.append((name, f.since or 0, 0, 0))
+                continue
+            match = [v for v, params in versions
+                     if [_norm_type(" ".join(t), aliases) for t in params] == ours]
+            if f.since is not None and name == f.name:
+                if f.since not in [v for v, _ in versions]:
+                    f.fail(f"since: {f.since} is not a version of {f.name} in the typedefs header "
+                           f"(it has {', '.join(str(v) for v, _ in versions)})")
+                match = [f.since]
+            if not match:
+                continue
+            # Consecutive ABIs with the same parameters are one ABI to a caller.
+            order = [v for v, _ in versions]
+            since = match[-1]
+            while order.index(since) > 0 and order[order.index(since) - 1] in match:
+                since = order[order.index(since) - 1]
+            later = [v for v, _ in versions if v > match[-1]]
+            out.append((name, since, later[0] if later else 0, versions[0][0]))
+            if (name, since) in info.visible:
+                f.proc_checks.append((name, since))
+        return out
 
     def _hash(self):
         """A hash of everything that shapes the wire: both sides must agree on it."""
         canon = json.dumps([s.raw for s in self.specs], sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def _norm_type(text, aliases):
+    """A C type as a canonical token string: aliases resolved, spacing fixed."""
+    toks = re.findall(r"[A-Za-z_]\w*|\S", text)
+    return " ".join(aliases.get(t, t) for t in toks)
 
 
 def _rewrite_deref(text):
