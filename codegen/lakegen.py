@@ -69,6 +69,17 @@ def unique_values(values):
     return out
 
 
+HOOK_EMPTY = "\x01lake-empty-hook\x01"
+
+
+def hook(text):
+    """For a hook line '{{ ext.macro(...) | hook }}': the macro's lines, or a
+    marker that render_all removes with its line, so that hooks with nothing
+    to add leave no blank line in the generated code."""
+    text = str(text)
+    return text.rstrip("\n") if text.strip() else HOOK_EMPTY
+
+
 def to_wire(p, expr):
     if p.type.kind == "handle":
         return f"(__u64)(uintptr_t)({expr})"
@@ -268,7 +279,7 @@ def make_env():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values,
+    env.filters.update(cdecl=cdecl, c_comment=c_comment, c_string=c_string, unique_values=unique_values, hook=hook,
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg)
     env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
@@ -447,7 +458,8 @@ def render_all(specset, rel_base):
         for name, (tmpl, extra) in outs.items():
             ctx = dict(common)
             ctx.update(extra)
-            target[name] = env.get_template(tmpl).render(**ctx)
+            text = env.get_template(tmpl).render(**ctx)
+            target[name] = text.replace(HOOK_EMPTY + "\n", "")
     return result, compat
 
 

@@ -608,6 +608,33 @@ class Function:
                 or (p.kind == "attribute" and p.dir == "out")]
 
     @property
+    def struct_buffers(self):
+        """[(param, member)]: host-pointer members of struct inputs."""
+        return [(p, m) for p in self.params if p.by for m in p.type.buffer_members]
+
+    @property
+    def handle_arrays(self):
+        return [p for p in self.params if p.kind == "handles"]
+
+    @property
+    def async_buffers(self):
+        """Struct members the vendor may still read or write after an async
+        call returns (not checked ones: those lakeD copies)."""
+        return [(p, m) for p, m in self.struct_buffers
+                if not (m.elem is not None and m.elem.needs_check)]
+
+    @property
+    def stageable(self):
+        """Some argument travels as a buffer (staged or by arena offset)."""
+        return bool(self.buffers or self.handle_arrays or self.struct_buffers)
+
+    @property
+    def variants(self):
+        """Round-trip tests run once with plain memory and, for buffers, once
+        with arena memory."""
+        return 2 if self.stageable else 1
+
+    @property
     def checked_buffers(self):
         return [p for p in self.params if p.checked]
 
@@ -924,12 +951,10 @@ class SpecSet:
                     m.fail("a buffer member needs exactly one of 'size' (bytes) or 'count' (elements)")
                 if m.count is not None and m.elem is None:
                     m.fail("'count' needs 'elem'")
+
         # Second pass: references between siblings.
         for m in members:
             if m.kind == "buffer":
-                if m.elem is not None and m.elem.is_record and \
-                        (m.elem.handle_leaves or m.elem.ptr_members or _has_unsafe_union(m.elem.members)):
-                    m.fail(f"buffer elem '{m.elem.name}' must not contain handles or pointers")
                 expr = m.size_text if m.size_text is not None else m.count
                 m.size_ast = self._parse_size(str(expr), m.fail,
                                               lambda n: self._member_operand(members, m, n),
@@ -1015,6 +1040,11 @@ class SpecSet:
                 if m.kind is not None:
                     m.fail("a union member cannot be a pointer")
         for m in t.members:
+            if m.kind == "buffer" and m.elem is not None and m.elem.is_record:
+                if m.elem.handle_leaves or m.elem.ptr_members or _has_unsafe_union(m.elem.members):
+                    m.fail(f"buffer elem '{m.elem.name}' must not contain handles or pointers")
+                if m.dir != "in" and m.elem.needs_check:
+                    m.fail("a buffer of structs with selected unions is an input")
             sub = m.type if m.type is not None and m.type.is_record else None
             if sub is not None and sub.ptr_members:
                 m.fail(f"'{sub.name}' has host-pointer members: it cannot be nested")
@@ -1063,7 +1093,7 @@ class SpecSet:
             _fail(s.path, s.daemon_node, "daemon param-info must take (function, index, *offset, *size)")
         if any(f.learns for f in s.functions) and pinfo is None:
             _fail(s.path, s.raw, "'learn-params' needs a daemon param-info function")
-        if any(f.is_async and f.buffers for f in s.functions) and sync is None:
+        if any(f.is_async and f.stageable for f in s.functions) and sync is None:
             _fail(s.path, s.raw, "async functions with buffers need a daemon stream-sync function")
         if any(f.is_async for f in s.functions if f.remoted) and sync is None:
             _fail(s.path, s.raw, "async functions need a daemon stream-sync function (tests use it)")
@@ -1118,7 +1148,7 @@ class SpecSet:
                 if sp is None or sp.by is None or \
                         not any(path == mname for path, _ in sp.type.handle_leaves):
                     f.fail(f"stream '{f.stream}' is not a handle member of a struct parameter")
-                if f.buffers:
+                if [b for b in f.buffers if not b.checked] or f.async_buffers:
                     f.fail("an async function whose stream is a struct member cannot take buffers")
             else:
                 sp = f.param(f.stream)
@@ -1225,7 +1255,7 @@ class SpecSet:
                     p.allow.append((val, vname))
                 if not p.allow:
                     p.allow.append((None, None))     # nothing accepted: the count must be 0
-            if p.checked and p.dir == "out":
+            if p.checked and p.dir != "in":
                 p.fail("a checked buffer (allowed values, selected unions) is an input")
             expr = p.size if p.size is not None else p.count
             p.size_ast = self._param_size(f, p, str(expr))

@@ -75,9 +75,13 @@ def test_generated_files_say_so(tmp_path):
         assert "do not edit" in first, n
 
 
+COMPAT_IMPLS = ("proc-address", "host-alloc", "alloc-host", "free-host", "host-get-flags")
+
+
 def test_every_spec_function_has_stub_dispatch_and_test(tmp_path):
     assert lakegen(tmp_path, *SPECS).returncode == 0
     stubs = (tmp_path / "lake_stubs.c").read_text()
+    compat = (tmp_path / "lake_compat.c").read_text()
     dispatch = (tmp_path / "lake_dispatch.c").read_text()
     tests = (tmp_path / "test_roundtrip.c").read_text()
     import yaml
@@ -88,6 +92,10 @@ def test_every_spec_function_has_stub_dispatch_and_test(tmp_path):
             if mode == "daemon":
                 continue
             assert re.search(rf"\b{name}\(", header), name
+            if f.get("refused") or f.get("impl") in COMPAT_IMPLS:
+                assert f"LAKE_EXPORT({name});" in compat, name
+                assert f"LAKE_EXPORT({name});" not in stubs, name
+                continue
             assert f"LAKE_EXPORT({name});" in stubs, name
             if mode != "local":
                 assert f"lake_do_{name}(" in dispatch, name
@@ -144,15 +152,18 @@ def test_missing_spec_file_is_a_clear_error(tmp_path):
     assert r.returncode == 1 and "cannot read spec" in r.stderr and "Traceback" not in r.stderr
 
 
-def conform(tmp_path, text, spec="cuda"):
-    """Generates from a variant of a real spec and compiles its conformance check."""
+def conform(tmp_path, text, spec="cuda", derive=True):
+    """Generates from a variant of a real spec (deriving vendor symbols from
+    cuda.h, as the build does, unless @derive is false) and compiles its
+    conformance check."""
     src = tmp_path / "spec"
     src.mkdir()
     for s in SPECS:
         shutil.copy(s, src)
     (src / f"{spec}.yaml").write_text(text)
     out = tmp_path / "gen"
-    r = lakegen(out, src / "cuda.yaml", src / "nvml.yaml")
+    extra = ["--vendor-include", f"cuda={CUDA_INC}"] if derive else []
+    r = lakegen(out, *extra, src / "cuda.yaml", src / "nvml.yaml")
     assert r.returncode == 0, r.stderr
     return subprocess.run(["gcc", "-fsyntax-only", f"-I{CUDA_INC}", f"-I{out}", f"-I{UAPI}",
                            str(out / f"lake_conform_{spec}.c")], capture_output=True, text=True)
@@ -182,8 +193,75 @@ def test_conformance_catches_a_wrong_signature(tmp_path):
 def test_conformance_catches_a_wrong_vendor_symbol(tmp_path):
     text = open(SPECS[0]).read()
     wrong = text.replace("vendor: cuMemAlloc_v2", "vendor: cuMemAllocPitch_v2", 1)
-    r = conform(tmp_path, wrong)
+    r = conform(tmp_path, wrong, derive=False)
     assert r.returncode != 0 and "cuMemAlloc: signature in the spec differs" in r.stderr
+
+
+def spec_variant(tmp_path, text):
+    src = tmp_path / "spec"
+    src.mkdir(exist_ok=True)
+    for s in SPECS:
+        shutil.copy(s, src)
+    (src / "cuda.yaml").write_text(text)
+    return src / "cuda.yaml", src / "nvml.yaml"
+
+
+@needs_cuda
+def test_generator_refuses_a_vendor_symbol_the_header_does_not_define(tmp_path):
+    text = open(SPECS[0]).read()
+    wrong = text.replace("vendor: cuMemAlloc_v2", "vendor: cuMemAllocPitch_v2", 1)
+    cuda, nvml = spec_variant(tmp_path, wrong)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cuda.h #defines cuMemAlloc as cuMemAlloc_v2, but the spec says vendor: " \
+           "cuMemAllocPitch_v2" in r.stderr
+    assert re.search(rf"{re.escape(str(cuda))}:\d+: cuMemAlloc:", r.stderr), r.stderr
+
+
+MEMSET16 = """
+  - name: cuMemsetD16
+    doc: Sets device memory to a 16-bit value.
+    params:
+      - {name: dstDevice, type: CUdeviceptr}
+      - {name: us, type: unsigned short}
+      - {name: N, type: size_t}
+"""
+
+
+@needs_cuda
+def test_a_missing_vendor_name_is_derived_from_the_header(tmp_path):
+    text = open(SPECS[0]).read()
+    if "name: cuMemsetD16\n" not in text:
+        text += MEMSET16
+    text = re.sub(r"(- name: cuMemsetD16\n)    vendor: cuMemsetD16_v2\n", r"\1", text)
+    cuda, nvml = spec_variant(tmp_path, text)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 0, r.stderr
+    dispatch = (tmp_path / "gen" / "lake_dispatch.c").read_text()
+    assert '{ "cuMemsetD16_v2", offsetof(struct lake_vendor_cuda, cuMemsetD16) }' in dispatch
+    r = subprocess.run(["gcc", "-fsyntax-only", f"-I{CUDA_INC}", f"-I{tmp_path / 'gen'}", f"-I{UAPI}",
+                        str(tmp_path / "gen" / "lake_conform_cuda.c")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@needs_cuda
+def test_a_missing_vendor_name_fails_the_conformance_check_without_derivation(tmp_path):
+    text = open(SPECS[0]).read()
+    if "name: cuMemsetD16\n" not in text:
+        text += MEMSET16
+    text = re.sub(r"(- name: cuMemsetD16\n)    vendor: cuMemsetD16_v2\n", r"\1", text)
+    r = conform(tmp_path, text, derive=False)
+    assert r.returncode != 0
+    assert "lake_vendor_header_names_it_cuMemsetD16_v2" in r.stderr, r.stderr
+
+
+@needs_cuda
+def test_a_function_the_header_lacks_is_an_error(tmp_path):
+    text = open(SPECS[0]).read() + MEMSET16.replace("cuMemsetD16", "cuMemsetD17")
+    cuda, nvml = spec_variant(tmp_path, text)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cuda.h declares no function cuMemsetD17" in r.stderr, r.stderr
 
 
 @needs_cuda
