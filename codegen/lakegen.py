@@ -139,17 +139,21 @@ def _size_params(f):
     return names
 
 
-def _count_params(f):
-    """Parameters that count handles or checked elements: tests use 3."""
+def _count_params(f, accepting=True):
+    """Parameters that count handles or checked elements: tests use 3 (0
+    for a checked buffer that accepts nothing, @accepting false)."""
     names = set()
     for p in f.params:
-        if p.kind == "handles" or p.checked:
+        empty = p.checked and p.allow[:1] == [(None, None)]
+        if (p.kind == "handles" or p.checked) and empty != accepting:
             _walk_params(p.size_ast, names)
     return names
 
 
 def test_value(f, p):
     """A deterministic, distinctive C literal for input parameter p of f."""
+    if p.name in _count_params(f, accepting=False):
+        return "0"
     if p.name in _count_params(f):
         return "3"
     if p.name in _size_params(f):
@@ -174,6 +178,12 @@ def _seed_literal(wire, seed):
     if wire in ("__s16", "__u16"):
         return str(seed % 30000)
     return str(seed * 3 + 1)
+
+
+def member_slot(f, p, m):
+    """The fake record slot of host-buffer member m of struct input p of f
+    (after the parameters' own)."""
+    return len(f.params) + f.struct_buffers.index((p, m))
 
 
 def member_test_value(f, p, leaf, i):
@@ -220,11 +230,14 @@ def test_real(f, p):
     return f"0x{0xD0000 + (f.api_id or 0) * 256 + p.index * 16:x}ULL"
 
 
-def needed_handles(f):
-    """The handle (and destroyed tracked) types a test must create to call f."""
+def needed_handles(f, arrays=True):
+    """The handle (and destroyed tracked) types a test must create to call f
+    (with @arrays false: those it cannot do without; handle arrays may be empty)."""
     out = {}
     for p in f.params:
         if p.type is None or p.dir != "in":
+            continue
+        if p.kind == "handles" and not arrays:
             continue
         if p.kind == "handles" or (p.kind is None and (p.type.kind == "handle" or p.lifetime == "destroys")):
             out.setdefault(p.type.name, p)
@@ -248,7 +261,7 @@ def find_creators(specset):
     chosen, order = {}, []
 
     def needs(f):
-        return set(needed_handles(f))
+        return set(needed_handles(f, arrays=False))
 
     progress = True
     while progress:
@@ -283,7 +296,8 @@ def make_env():
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg)
     env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
-                       member_test_value=member_test_value, MAX_HANDLES=MAX_HANDLES,
+                       member_test_value=member_test_value, member_slot=member_slot,
+                       MAX_HANDLES=MAX_HANDLES,
                        MAX_CHECKED=MAX_CHECKED, ATTR_BYTES=ATTR_BYTES)
     return env
 

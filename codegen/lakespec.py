@@ -265,8 +265,8 @@ class Member:
                                 else self.fail("each member must be a mapping") for m in lst]
         if self.inline is None and self.kind is None and self.type_name is None:
             self.fail("needs a 'type', a 'kind', or 'struct'/'union' members")
-        if self.kind is not None and self.kind not in ("buffer", "null-only"):
-            self.fail(f"unknown member kind '{self.kind}' (buffer or null-only)")
+        if self.kind is not None and self.kind not in ("buffer", "null-only", "address"):
+            self.fail(f"unknown member kind '{self.kind}' (buffer, null-only or address)")
         if self.count is not None and (not _is_int(self.count) or not 1 <= self.count <= 4096):
             if self.kind != "buffer":
                 self.fail("'count' of a member array must be an integer between 1 and 4096")
@@ -282,6 +282,8 @@ class Member:
         if self.kind == "buffer":
             base = self.elem.name if self.elem else "void"
             return f"const {base} *" if self.dir == "in" and not self.elem else f"{base} *"
+        if self.kind == "address":
+            return "void *"
         raise AssertionError(self.kind)
 
 
@@ -355,6 +357,8 @@ def _has_unsafe_union(members):
 
 def _members_plain(members):
     for m in members:
+        if m.kind == "address":
+            continue
         if m.kind is not None:
             return False
         if m.inline:
@@ -463,6 +467,13 @@ class Param:
     @property
     def is_handle(self):
         return self.kind is None and self.type is not None and self.type.kind == "handle"
+
+    @property
+    def counts_handles(self):
+        """This input counts the elements of an input handle array."""
+        return self.kind is None and self.dir == "in" and any(
+            q.kind == "handles" and q.dir == "in" and q.size_ast[1] == ("param", self)
+            for q in self.fn.params)
 
     @property
     def ext(self):
@@ -929,6 +940,9 @@ class SpecSet:
                 for field in ("dir", "size", "elem", "when", "c-type"):
                     if m.node.get(field) is not None:
                         m.fail(f"'{field}' does not apply to a typed member")
+            elif m.kind == "address":
+                if m.c_type_override is not None and not m.c_type_override.strip().endswith("*"):
+                    m.fail("kind 'address' is a pointer the vendor reads as a device address: 'c-type' must be a pointer")
             elif m.kind == "null-only":
                 if not m.c_type_override:
                     m.fail("kind 'null-only' needs 'c-type', a pointer type")
@@ -1037,8 +1051,8 @@ class SpecSet:
             _fail(s.path, t, f"{t.kind} '{t.name}' has no fields")
         if t.kind == "union":
             for m in t.members:
-                if m.kind is not None:
-                    m.fail("a union member cannot be a pointer")
+                if m.kind not in (None, "address"):
+                    m.fail("a union member cannot be a host pointer")
         for m in t.members:
             if m.kind == "buffer" and m.elem is not None and m.elem.is_record:
                 if m.elem.handle_leaves or m.elem.ptr_members or _has_unsafe_union(m.elem.members):
@@ -1226,6 +1240,8 @@ class SpecSet:
             if p.lifetime is not None:
                 p.fail("handles in an array are looked up, not created or destroyed")
             p.size_ast = ("mul", self._param_size(f, p, str(p.count)), ("const", 8))
+            if p.dir == "in" and p.size_ast[1][0] != "param":
+                p.fail("an input handle array's 'count' is an input parameter")
         else:
             if p.type_name is not None:
                 p.fail(f"kind '{p.kind}' takes no 'type'")

@@ -27,7 +27,8 @@ enum lake_status {
 	LAKE_E_BAD_HANDLE,	/* a handle the client side cannot use */
 };
 
-#define LAKE_MAX_STAGED		4
+/* Buffers one call may stage (cuLibraryLoadData has five). */
+#define LAKE_MAX_STAGED		8
 
 struct lake_transport;
 struct lake_call;
