@@ -105,6 +105,15 @@ SIZE_FUNCTIONS = {"module_image_size": "lake_module_image_size"}
 # Size functions over scalars: name -> (C function, number of arguments).
 SIZE_CALLS = {"extent2d": ("lake_sz_extent2d", 5), "extent3d": ("lake_sz_extent3d", 8)}
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names a parameter or member cannot have: C keywords, and macros of the
+# kernel or libc that generated code would expand by mistake.
+RESERVED_NAMES = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "unsigned", "void", "volatile", "while", "bool", "true", "false", "asm",
+    "current", "jiffies", "errno", "NULL", "min", "max",
+}
 
 MAX_KPARAMS = 128     # must match LAKE_MAX_KPARAMS in <linux/lake.h>
 MAX_HANDLES = 1024    # LAKE_MAX_HANDLES: elements of a handle array per call
@@ -229,8 +238,9 @@ class Member:
     def __init__(self, owner, node, path):
         self.owner, self.node, self.path, self.line = owner, node, path, node.line
         self.name = _need(path, node, "name")
-        if not IDENT.match(self.name):
-            self.fail(f"member name '{self.name}' is not a C identifier")
+        if not IDENT.match(self.name) or self.name in RESERVED_NAMES:
+            self.fail(f"member name '{self.name}' is not a C identifier, or is a C keyword "
+                      f"or kernel/libc macro")
         _only(path, node, ("name", "type", "count", "doc", "kind", "dir", "size", "elem",
                            "c-type", "when", "selector", "allow", "struct", "union"),
               f"member '{self.name}' of '{owner}'")
@@ -415,6 +425,9 @@ class Param:
         self.name = _need(path, node, "name")
         if not IDENT.match(self.name):
             _fail(path, node, f"parameter name '{self.name}' is not a C identifier")
+        if self.name in RESERVED_NAMES:
+            _fail(path, node, f"parameter name '{self.name}' is a C keyword or a kernel/libc "
+                              f"macro (rename it: names do not matter to the ABI)")
         _only(path, node, ("name", "type", "kind", "dir", "doc", "size", "count",
                            "elem", "max", "function", "c-type", "lifetime",
                            "parent", "learn-params", "by", "allow", "selector", "types",
