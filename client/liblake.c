@@ -411,23 +411,6 @@ static void lake_atfork_child(void)
 /* ------------------------------------------------------------------------ */
 /* The connection                                                           */
 
-static void lake_kparams_clear(void)
-{
-	struct lake_kparam_cache *kc = &g.transport.kparams;
-	struct lake_transport tmp;
-	unsigned int i;
-
-	/* Handles (and so learned layouts) belong to one lakeD: a new one
-	 * issues its own, which may reuse the old values. */
-	lake_os_lock(&kc->lock);
-	for (i = 0; i < 64; i++) {
-		tmp.kparams.bucket[i] = kc->bucket[i];
-		kc->bucket[i] = NULL;
-	}
-	lake_os_unlock(&kc->lock);
-	lake_transport_destroy(&tmp);
-}
-
 /* Slot @idx goes back on the free stack, with what an abandoned call
  * left staged in the arena (lakeD is done with both).  Lock held. */
 static void lake_slot_free_locked(__u32 idx)
@@ -647,7 +630,9 @@ static int lake_connect(void)
 	__atomic_store_n(&g.uctrl->daemon_sleeping, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&g.uctrl->slot_waiters, g.slot_waiters ? 1 : 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&g.lock);
-	lake_kparams_clear();
+	/* Handles (and so learned layouts) belong to one lakeD: a new one
+	 * issues its own, which may reuse the old values. */
+	lake_transport_reset(&g.transport);
 
 	err = lake_send_hello(fd);
 	if (err) {

@@ -80,8 +80,8 @@ _WIRE_SIZE = {"char": 1, "__s8": 1, "__u8": 1, "__s16": 2, "__u16": 2, "__s32": 
               "__s64": 8, "__u64": 8, "float": 4, "double": 8}
 
 TYPE_KINDS = ("scalar", "handle", "enum", "struct", "union", "opaque", "callback")
-PARAM_KINDS = ("buffer", "string", "kernel-params", "null-only", "local-out",
-               "handles", "attribute", "string-out", "raw")
+PARAM_KINDS = ("buffer", "string", "kernel-params", "null-only", "local-out", "file",
+               "launch-extra", "handles", "attribute", "string-out", "raw")
 # Parameter kinds the extension templates (lake_ext_*.j2) marshal.
 EXT_KINDS = ("handles", "attribute", "string-out")
 MODES = ("sync", "async", "local", "daemon")
@@ -100,6 +100,9 @@ COMPAT_SHAPES = {
 }
 ERROR_KEYS = ("unavailable", "timeout", "interrupted", "invalid", "unsupported",
               "no-memory", "protocol", "invalid-handle", "no-vendor")
+# Needed only by specs that use what they answer: a `file` parameter
+# (no-file) and a count output clamped to the caller's capacity (too-small).
+OPTIONAL_ERROR_KEYS = ("no-file", "too-small")
 DAEMON_HELPERS = ("stream-sync", "param-info")
 SIZE_FUNCTIONS = {"module_image_size": "lake_module_image_size"}
 # Size functions over scalars: name -> (C function, number of arguments).
@@ -430,8 +433,9 @@ class Param:
                               f"macro (rename it: names do not matter to the ABI)")
         _only(path, node, ("name", "type", "kind", "dir", "doc", "size", "count",
                            "elem", "max", "function", "c-type", "lifetime",
-                           "parent", "learn-params", "by", "allow", "selector", "types",
-                           "key", "fallback"), f"parameter '{self.name}'")
+                           "parent", "learn-params", "kernels-from", "nul-terminated",
+                           "by", "allow", "selector", "types", "key", "fallback"),
+              f"parameter '{self.name}'")
         self.doc = node.get("doc", "")
         self.kind = node.get("kind")
         self.type_name = node.get("type")
@@ -443,7 +447,15 @@ class Param:
         self.c_type_override = node.get("c-type")
         self.lifetime = node.get("lifetime")
         self.parent = node.get("parent")
-        self.learn_params = bool(node.get("learn-params", False))
+        self.learn_params = node.get("learn-params")    # the string param naming the kernel
+        self.kernels_from = node.get("kernels-from")    # the image param of a module load
+        self.nul_terminated = node.get("nul-terminated", False)
+        self.from_file = False      # a `file` parameter: a buffer the stub reads from a path
+        if self.kind == "file":
+            self.kind, self.from_file = "buffer", True
+        self.name_param = None      # resolved learn-params
+        self.image_param = None     # resolved kernels-from
+        self.capacity_of = None     # an inout count: the out buffer it sizes
         self.by = node.get("by")
         self.allow_node = node.get("allow")
         self.selector_name = node.get("selector")
@@ -501,18 +513,19 @@ class Param:
 
     @property
     def on_wire(self):
-        return self.kind in ("buffer", "string", "kernel-params") or self.kind is None or self.ext
+        return self.kind in ("buffer", "string", "kernel-params", "launch-extra") or \
+            self.kind is None or self.ext
 
     @property
     def c_type(self):
         """The parameter's C type in the public prototype."""
         if self.kind in ("null-only", "local-out", "raw"):
             return self.c_type_override
-        if self.kind == "string":
+        if self.kind == "string" or self.from_file:
             return "const char *"
         if self.kind == "string-out":
             return "const char **"
-        if self.kind == "kernel-params":
+        if self.kind in ("kernel-params", "launch-extra"):
             return "void **"
         if self.kind == "attribute":
             return self.c_type_override or ("void *" if self.dir == "out" else "const void *")
@@ -537,7 +550,7 @@ class Param:
             return "const char *"
         if self.kind == "string-out":
             return "const char **"
-        if self.kind in ("kernel-params", "handles"):
+        if self.kind in ("kernel-params", "launch-extra", "handles"):
             return "void **"
         if self.kind == "buffer":
             if self.c_type_override:
@@ -553,7 +566,7 @@ class Param:
 
     @property
     def wire_type(self):
-        if self.kind in ("buffer", "string", "kernel-params", "handles"):
+        if self.kind in ("buffer", "string", "kernel-params", "launch-extra", "handles"):
             return "struct lake_buf_ref"
         return self.type.wire
 
@@ -568,7 +581,8 @@ class Function:
                            "params", "refused", "since"), f"function '{self.name}'")
         self.doc = _need(path, node, "doc")
         self.vendor_given = node.get("vendor")
-        self.vendor = self.vendor_given or self.name
+        self.vendor = self.vendor_given or self.name      # what lakeD calls
+        self.public_symbol = None   # what the vendor header names the public name (below)
         self.mode = node.get("mode", "sync")
         self.stream = node.get("stream")
         self.impl = node.get("impl")
@@ -680,6 +694,15 @@ class Function:
         return None
 
     @property
+    def reads_file(self):
+        return any(p.from_file for p in self.params)
+
+    @property
+    def loads_image(self):
+        """The output module handle whose kernels the client reads, or None."""
+        return next((p for p in self.params if p.image_param is not None), None)
+
+    @property
     def prototype_args(self):
         return ", ".join(f"{p.c_type}{'' if p.c_type.endswith('*') else ' '}{p.name}"
                          for p in self.params) or "void"
@@ -746,11 +769,15 @@ class Spec:
         self.success = _need(path, result, "success")
         errors = _need(path, result, "errors", dict)
         for key in errors:
-            if key not in ERROR_KEYS:
-                _fail(path, errors, f"unknown error kind '{key}' (known: {', '.join(ERROR_KEYS)})")
+            if key not in ERROR_KEYS + OPTIONAL_ERROR_KEYS:
+                _fail(path, errors, f"unknown error kind '{key}' "
+                                    f"(known: {', '.join(ERROR_KEYS + OPTIONAL_ERROR_KEYS)})")
         for key in ERROR_KEYS:
             _need(path, errors, key)
-        self.errors = {k.replace("-", "_"): errors[k] for k in ERROR_KEYS}
+        for key in OPTIONAL_ERROR_KEYS:
+            if key in errors:
+                _need(path, errors, key)
+        self.errors = {k.replace("-", "_"): errors.get(k) for k in ERROR_KEYS + OPTIONAL_ERROR_KEYS}
         self.result_node = result
         daemon = root.get("daemon", {}) or {}
         if not isinstance(daemon, dict):
@@ -797,6 +824,11 @@ class Spec:
         return {"name": name, "value": str(value) if _is_int(value) else value,
                 "int": _is_int(value), "doc": str(node.get("doc", "")), "line": node.line,
                 "pointer": isinstance(value, str) and "void" in value}
+
+    @property
+    def launch_extra(self):
+        """Does a function take an explicit launch parameter buffer?"""
+        return any(p.kind == "launch-extra" for f in self.functions for p in f.params)
 
     def _load_type(self, node):
         path = self.path
@@ -916,7 +948,7 @@ class SpecSet:
         for s in self.specs:
             for f in s.all_functions:
                 other = publics.get(f.vendor_given or "")
-                if other is not None and other is not f:
+                if other is not None and other is not f and not f.reads_file:
                     f.fail(f"its vendor symbol {f.vendor_given} is the public name of "
                            f"another function (line {other.line})")
         next_id = 1
@@ -927,6 +959,8 @@ class SpecSet:
                     f.api_id = next_id
                     next_id += 1
         for s in self.specs:
+            for f in s.all_functions:
+                f.public_symbol = f.name if f.reads_file else f.vendor
             self._resolve_vendor(s)
         self.max_api = next_id - 1
         self.hash = self._hash()
@@ -1088,6 +1122,8 @@ class SpecSet:
         s.result = rt
         names = {v["name"] for v in rt.values}
         for key, val in [("success", s.success)] + list(s.errors.items()):
+            if val is None:
+                continue    # an optional error the spec does not use
             if val not in names:
                 _fail(s.path, s.result_node,
                       f"result {key}: '{val}' is not a value of {s.result_name}")
@@ -1120,6 +1156,11 @@ class SpecSet:
             _fail(s.path, s.daemon_node, "daemon param-info must take (function, index, *offset, *size)")
         if any(f.learns for f in s.functions) and pinfo is None:
             _fail(s.path, s.raw, "'learn-params' needs a daemon param-info function")
+        if any(f.reads_file for f in s.functions) and s.errors["no_file"] is None:
+            _fail(s.path, s.result_node, "a 'file' parameter needs result.errors.no-file")
+        if any(p.capacity_of for f in s.functions for p in f.params) and s.errors["too_small"] is None:
+            _fail(s.path, s.result_node, "an out buffer counted by '*p' needs result.errors.too-small "
+                                         "(what the caller gets when lakeD reports more than fits)")
         if any(f.is_async and f.stageable for f in s.functions) and sync is None:
             _fail(s.path, s.raw, "async functions with buffers need a daemon stream-sync function")
         if any(f.is_async for f in s.functions if f.remoted) and sync is None:
@@ -1164,6 +1205,7 @@ class SpecSet:
                 out_bit += 1
         if out_bit > 32:
             f.fail("more than 32 outputs")
+        self._check_trust(f)
         if f.is_async:
             if f.outs or f.ext_outs or any(p.kind == "handles" and p.dir != "in" for p in f.params):
                 f.fail("an async function cannot have outputs")
@@ -1258,6 +1300,14 @@ class SpecSet:
         else:
             if p.type_name is not None:
                 p.fail(f"kind '{p.kind}' takes no 'type'")
+        if p.from_file:
+            if p.dir != "in" or not isinstance(p.max, int) or isinstance(p.max, bool) \
+                    or not 2 <= p.max <= 4096:
+                p.fail("a file is an input with 'max' between 2 and 4096 (bytes of its path, NUL included)")
+            if p.size is None or p.count is not None or p.elem_name is not None:
+                p.fail("a file needs 'size', an expression of its contents (module_image_size(...))")
+        elif p.max is not None and p.kind == "buffer":
+            p.fail("'max' does not apply to a buffer")
         if p.kind == "buffer":
             if p.dir not in ("in", "out", "inout"):
                 p.fail(f"unknown dir '{p.dir}' (in, out or inout)")
@@ -1331,6 +1381,9 @@ class SpecSet:
             fp = f.param(p.function) if p.function else None
             if fp is None or not fp.is_handle or fp.dir != "in":
                 p.fail("'function' must name an input handle parameter")
+        elif p.kind == "launch-extra":
+            if not any(q.kind == "kernel-params" for q in f.params):
+                p.fail("kind 'launch-extra' goes with a kernel-params parameter")
         elif p.kind in ("null-only", "local-out", "raw"):
             ct = (p.c_type_override or "").strip()
             cb = self.types.get(ct)
@@ -1352,12 +1405,58 @@ class SpecSet:
                 p.fail("'parent' applies to an output handle")
             if pp is None or not pp.is_handle or pp.dir != "in":
                 p.fail(f"parent '{p.parent}' is not an input handle parameter")
-        if p.learn_params:
+        if p.learn_params is not None:
             if not (p.is_handle and p.dir == "out"):
                 p.fail("'learn-params' applies to an output handle")
             if f.learns is not None:
                 p.fail("only one output can learn kernel parameters")
+            np = f.param(p.learn_params) if isinstance(p.learn_params, str) else None
+            if np is None or np.kind != "string" or p.parent is None:
+                p.fail("'learn-params' names the string parameter with the kernel's name, "
+                       "and the output needs a 'parent' (the module whose image has the kernel)")
+            p.name_param = np
             f.learns = p
+        if p.nul_terminated and not (p.kind == "buffer" and p.dir == "out" and p.elem is not None
+                                     and p.elem.name == "char"):
+            p.fail("'nul-terminated' applies to an output buffer of char")
+        if p.dir == "out" and p.type is not None and p.type.kind == "handle" \
+                and p.lifetime is None and p.parent is None and not p.learn_params:
+            pass  # a looked-up handle (e.g. cuCtxGetCurrent): registered without ownership
+
+    def _check_trust(self, f):
+        """Resolves kernels-from; and an inout scalar whose input counts an
+        out buffer is a capacity: the client clamps the count lakeD returns."""
+        for p in f.params:
+            if p.kernels_from is None:
+                continue
+            ip = f.param(p.kernels_from) if isinstance(p.kernels_from, str) else None
+            if not (p.is_handle and p.dir == "out"):
+                p.fail("'kernels-from' applies to an output handle (the loaded module)")
+            if ip is None or ip.kind != "buffer" or ip.dir != "in" or ip.size_ast[0] != "fn":
+                p.fail("'kernels-from' names the module image: an input buffer or file sized "
+                       "by module_image_size()")
+            p.image_param = ip
+
+        def derefs(node):
+            if node[0] == "deref":
+                yield node[1]
+            for child in node[1:]:
+                if isinstance(child, tuple):
+                    yield from derefs(child)
+        def exact(b, q):
+            """b holds exactly *q elements."""
+            return b.size_ast[0] == "mul" and b.size_ast[1] == ("deref", q) and \
+                b.size_ast[2][0] in ("sizeof", "const")
+        for b in f.buffers + f.handle_arrays:
+            if b.dir == "in":
+                continue
+            for q in derefs(b.size_ast):
+                if q.capacity_of is not None and q.capacity_of is not b and \
+                        not (exact(b, q) and exact(q.capacity_of, q)):
+                    q.fail("counts two output buffers (of different sizes)")
+                if q.capacity_of is None:
+                    q.capacity_of = b
+
 
     # -- size expressions -------------------------------------------------
     def _param_size(self, f, p, text):
@@ -1442,6 +1541,15 @@ class SpecSet:
             return
         for f in s.all_functions:
             derived = info.symbols.get(f.name, f.name)
+            f.public_symbol = derived
+            if f.reads_file:
+                # The stub reads the file; lakeD calls another function
+                # (cuModuleLoad -> cuModuleLoadData), which must exist.
+                if f.vendor not in info.declared:
+                    f.fail(f"{info.header} declares no function {f.vendor}")
+                f.ptds = f.name in info.ptds
+                f.procs = self._proc_entries(s, f, info)
+                continue
             if f.vendor_given is not None and f.vendor_given != derived:
                 f.fail(f"{info.header} #defines {f.name} as {derived}, but the spec says "
                        f"vendor: {f.vendor_given}")
@@ -1465,7 +1573,7 @@ class SpecSet:
         aliases = {a: t.name for sp in self.specs for t in sp.types for a in t.aliases}
         ours = [_norm_type(p.c_type, aliases) for p in f.params]
         out = []
-        base = re.sub(r"_v\d+$", "", f.vendor)
+        base = re.sub(r"_v\d+$", "", f.public_symbol)
         for name in dict.fromkeys([f.name, base]):
             versions = info.versions.get(name)
             if not versions:

@@ -28,11 +28,25 @@
 
 struct lake_chan lake_chan;
 
-static long lake_timeout_jiffies(void)
+/*
+ * One bound for the whole call: the wait for a slot and the wait for the
+ * reply share timeout_ms, counted from the call's start (0: forever).
+ */
+static void lake_call_set_deadline(struct lake_call *call)
 {
 	unsigned int ms = READ_ONCE(lake_timeout_ms);
 
-	return ms ? msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT;
+	call->deadline = ms ? get_jiffies_64() + msecs_to_jiffies(ms) : 0;
+}
+
+/* What is left of the call's wait, in jiffies (0: none). */
+static long lake_call_remaining(const struct lake_call *call)
+{
+	u64 now = get_jiffies_64();
+
+	if (!call->deadline)
+		return MAX_SCHEDULE_TIMEOUT;
+	return time_before64(now, call->deadline) ? (long)(call->deadline - now) : 0;
 }
 
 static unsigned int lake_stat_index(u32 api)
@@ -88,6 +102,7 @@ static int lake_k_begin(struct lake_transport *t, struct lake_call *call)
 	long ret;
 	int idx;
 
+	lake_call_set_deadline(call);
 	if (!READ_ONCE(ch->attached)) {
 		atomic64_inc(&ch->stats.unavailable);
 		return LAKE_E_UNAVAILABLE;
@@ -95,7 +110,7 @@ static int lake_k_begin(struct lake_transport *t, struct lake_call *call)
 	if (!lake_try_reserve(ch, &idx) || idx < 0) {
 		/* Every slot is in flight: wait for one (backpressure). */
 		ret = wait_event_killable_timeout(ch->slot_wq, lake_try_reserve(ch, &idx),
-						  lake_timeout_jiffies());
+						  lake_call_remaining(call));
 		if (ret == 0) {
 			atomic64_inc(&ch->stats.timeouts);
 			return LAKE_E_TIMEOUT;
@@ -174,7 +189,7 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 {
 	struct lake_chan *ch = &lake_chan;
 	struct lake_kslot *ks = &ch->kslots[call->slot_index];
-	u32 api = lake_call_hdr(call)->api;
+	u32 api = call->api;	/* ours: the slot is lakeD's to scribble on */
 	long ret;
 
 	spin_lock(&ch->lock);
@@ -209,7 +224,7 @@ static int lake_k_submit(struct lake_transport *t, struct lake_call *call)
 		smp_mb();
 		ret = wait_event_killable_timeout(ks->wq, lake_reply_in(call) ||
 						  smp_load_acquire(&ks->done) ||
-						  READ_ONCE(ks->failed), lake_timeout_jiffies());
+						  READ_ONCE(ks->failed), lake_call_remaining(call));
 		if (ret <= 0) {
 			bool gave_up;
 
@@ -327,6 +342,17 @@ bool lake_chan_is_daemon(struct file *file)
 	return file && READ_ONCE(lake_chan.daemon) == file;
 }
 
+bool lake_chan_is_daemon_process(struct file *file)
+{
+	struct lake_chan *ch = &lake_chan;
+	bool same;
+
+	spin_lock(&ch->lock);
+	same = file && ch->daemon == file && ch->daemon_tgid == task_tgid(current);
+	spin_unlock(&ch->lock);
+	return same;
+}
+
 int lake_chan_attach(struct file *daemon)
 {
 	struct lake_chan *ch = &lake_chan;
@@ -337,6 +363,7 @@ int lake_chan_attach(struct file *daemon)
 		ret = -EBUSY;
 	} else {
 		ch->daemon = daemon;
+		ch->daemon_tgid = get_pid(task_tgid(current));
 		ch->sq_tail = 0;
 		WRITE_ONCE(ch->ctrl->sq_tail, 0);
 		WRITE_ONCE(ch->ctrl->sq_head, 0);
@@ -364,6 +391,8 @@ void lake_chan_detach(struct file *daemon)
 		return;
 	}
 	ch->daemon = NULL;
+	put_pid(ch->daemon_tgid);
+	ch->daemon_tgid = NULL;
 	WRITE_ONCE(ch->attached, false);
 	for (i = 0; i < ch->nslots; i++) {
 		struct lake_kslot *ks = &ch->kslots[i];
@@ -384,6 +413,8 @@ void lake_chan_detach(struct file *daemon)
 	spin_unlock(&ch->lock);
 	wake_up_all(&ch->slot_wq);
 	wake_up_all(&ch->daemon_wq);
+	/* Its handles die with it, and every layout bound to them. */
+	lake_transport_reset(&ch->transport);
 }
 
 /* One completion from lakeD; returns its status.  Lock held. */

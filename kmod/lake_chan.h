@@ -65,6 +65,7 @@ struct lake_chan {
 	u32 sq_tail;			/* the producer index (the shared copy is a mirror) */
 	u32 next_seq;
 	struct file *daemon;		/* the attached lakeD, or NULL */
+	struct pid *daemon_tgid;	/* the process that attached: only it maps */
 	bool attached;
 	atomic_t inflight;
 
@@ -86,6 +87,9 @@ void lake_chan_exit(void);
 int lake_chan_attach(struct file *daemon);
 void lake_chan_detach(struct file *daemon);
 bool lake_chan_is_daemon(struct file *file);
+/* The daemon's file, used by the process that attached it (not a child that
+ * inherited the descriptor). */
+bool lake_chan_is_daemon_process(struct file *file);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
 

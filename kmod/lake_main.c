@@ -30,13 +30,37 @@ static unsigned int nslots = 128;
 module_param(nslots, uint, 0444);
 MODULE_PARM_DESC(nslots, "Command slots, i.e. calls in flight at once (a power of two, 1-4096, default 128)");
 
+/* The writable parameters are bounded: a write out of range fails (EINVAL). */
+#define LAKE_TIMEOUT_MS_MAX	3600000u	/* an hour */
+#define LAKE_SPIN_US_MAX	10000u		/* 10 ms */
+
+static int lake_set_timeout_ms(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, LAKE_TIMEOUT_MS_MAX);
+}
+
+static int lake_set_spin_us(const char *val, const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 0, LAKE_SPIN_US_MAX);
+}
+
+static const struct kernel_param_ops lake_timeout_ms_ops = {
+	.set = lake_set_timeout_ms,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops lake_spin_us_ops = {
+	.set = lake_set_spin_us,
+	.get = param_get_uint,
+};
+
 unsigned int lake_timeout_ms = 10000;
-module_param_named(timeout_ms, lake_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(timeout_ms, "How long a call waits for lakeD, in ms (0 = forever, default 10000)");
+module_param_cb(timeout_ms, &lake_timeout_ms_ops, &lake_timeout_ms, 0644);
+MODULE_PARM_DESC(timeout_ms, "How long a call may wait in all (for a slot and for lakeD's reply), in ms (0 = forever, at most 3600000, default 10000)");
 
 unsigned int lake_spin_us = 20;
-module_param_named(spin_us, lake_spin_us, uint, 0644);
-MODULE_PARM_DESC(spin_us, "How long a caller spins for a reply before sleeping, in us (default 20)");
+module_param_cb(spin_us, &lake_spin_us_ops, &lake_spin_us, 0644);
+MODULE_PARM_DESC(spin_us, "How long a caller spins for a reply before sleeping, in us (at most 10000, default 20)");
 
 static struct dentry *lake_debugfs;
 
@@ -134,17 +158,19 @@ static int lake_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
 
-	if (!lake_chan_is_daemon(file))
+	/* Only the process that attached: not a child holding the descriptor. */
+	if (!lake_chan_is_daemon_process(file))
 		return -EPERM;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_pgoff > (ch->region_size >> PAGE_SHIFT) ||
 	    off > ch->region_size || size > ch->region_size - off)
 		return -EINVAL;
+	/* VM_DONTCOPY: a fork of lakeD does not inherit the region. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY);
 #else
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY;
 #endif
 	return remap_vmalloc_range(vma, ch->region, vma->vm_pgoff);
 }
@@ -176,6 +202,7 @@ static int lake_stats_show(struct seq_file *m, void *v)
 {
 	struct lake_chan *ch = &lake_chan;
 	struct lake_stats *st = &ch->stats;
+	u32 modules, bound;
 	unsigned int i;
 
 	seq_printf(m, "daemon: %s\n", READ_ONCE(ch->attached) ? "attached" : "absent");
@@ -188,6 +215,9 @@ static int lake_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "interrupted: %lld\n", atomic64_read(&st->interrupted));
 	seq_printf(m, "unavailable: %lld\n", atomic64_read(&st->unavailable));
 	seq_printf(m, "bad_completions: %lld\n", atomic64_read(&st->bad_completions));
+	lake_transport_layouts(&ch->transport, &modules, &bound);
+	seq_printf(m, "layout_modules: %u\n", modules);
+	seq_printf(m, "layout_functions: %u\n", bound);
 	seq_puts(m, "calls:\n");
 	for (i = 1; i <= LAKE_API_MAX + 1; i++) {
 		long long calls = atomic64_read(&st->calls[i]);

@@ -6,40 +6,105 @@
  */
 #include "lake_call.h"
 
-struct lake_kparam_entry {
-	struct lake_kparam_entry *next;
-	__u64 func;
-	__u64 parent;
-	struct lake_kparam_layout layout;
-};
-
-static unsigned int lake_kparam_bucket(__u64 func)
+static unsigned int lake_kparam_bucket(__u64 token)
 {
-	return (unsigned int)((func * 0x9E3779B97F4A7C15ull) >> 58);
+	return (unsigned int)((token * 0x9E3779B97F4A7C15ull) >> 58);
 }
 
 void lake_transport_init(struct lake_transport *t, const struct lake_transport_ops *ops)
 {
-	unsigned int i;
+	struct lake_kparam_cache *kc = &t->kparams;
 
 	t->ops = ops;
-	lake_os_lock_init(&t->kparams.lock);
-	for (i = 0; i < 64; i++)
-		t->kparams.bucket[i] = NULL;
+	lake_os_lock_init(&kc->lock);
+	memset(kc->modules, 0, sizeof(kc->modules));
+	memset(kc->funcs, 0, sizeof(kc->funcs));
+	kc->epoch = 0;
+	kc->nmodules = 0;
+	kc->nbound = 0;
+}
+
+/* Drops the table's reference to @m (lock held); returns @m if it is to be
+ * freed now (no launch is packing from it). */
+static struct lake_module *lake_module_unref(struct lake_module *m)
+{
+	return --m->refs ? NULL : m;
+}
+
+static void lake_kernel_unbind(struct lake_kparam_cache *kc, struct lake_kernel *k)
+{
+	struct lake_kernel **pp;
+
+	if (!k->func)
+		return;
+	for (pp = &kc->funcs[lake_kparam_bucket(k->func)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == k) {
+			*pp = k->hnext;
+			break;
+		}
+	}
+	k->hnext = NULL;
+	k->func = 0;
+	kc->nbound--;
+}
+
+/* Takes @m out of the table (lock held): its kernels are unbound, and it
+ * goes on @dead (through ->next) if nobody packs from it. */
+static void lake_module_remove(struct lake_kparam_cache *kc, struct lake_module **pp,
+			       struct lake_module **dead)
+{
+	struct lake_module *m = *pp;
+	__u32 i;
+
+	*pp = m->next;
+	m->next = NULL;
+	kc->nmodules--;
+	for (i = 0; i < m->nkernels; i++)
+		lake_kernel_unbind(kc, &m->kernels[i]);
+	if (lake_module_unref(m)) {
+		m->next = *dead;
+		*dead = m;
+	}
+}
+
+static void lake_modules_free(struct lake_module *dead)
+{
+	while (dead) {
+		struct lake_module *next = dead->next;
+
+		lake_module_free(dead);
+		dead = next;
+	}
+}
+
+void lake_transport_reset(struct lake_transport *t)
+{
+	struct lake_kparam_cache *kc = &t->kparams;
+	struct lake_module *dead = NULL;
+	unsigned int i;
+
+	lake_os_lock(&kc->lock);
+	kc->epoch++;
+	for (i = 0; i < LAKE_KPARAM_BUCKETS; i++)
+		while (kc->modules[i])
+			lake_module_remove(kc, &kc->modules[i], &dead);
+	lake_os_unlock(&kc->lock);
+	lake_modules_free(dead);
 }
 
 void lake_transport_destroy(struct lake_transport *t)
 {
-	struct lake_kparam_entry *e, *next;
-	unsigned int i;
+	lake_transport_reset(t);
+}
 
-	for (i = 0; i < 64; i++) {
-		for (e = t->kparams.bucket[i]; e; e = next) {
-			next = e->next;
-			lake_os_free(e);
-		}
-		t->kparams.bucket[i] = NULL;
-	}
+void lake_transport_layouts(struct lake_transport *t, __u32 *modules, __u32 *bound)
+{
+	struct lake_kparam_cache *kc = &t->kparams;
+
+	lake_os_lock(&kc->lock);
+	*modules = kc->nmodules;
+	*bound = kc->nbound;
+	lake_os_unlock(&kc->lock);
 }
 
 static __u32 lake_align8(__u32 v)
@@ -54,6 +119,10 @@ int lake_call_begin(struct lake_call *c, struct lake_transport *t, __u32 api,
 	int st;
 
 	c->t = t;
+	c->api = api;
+	c->epoch = LAKE_READ_ONCE(t->kparams.epoch);
+	c->image = NULL;
+	c->file = NULL;
 	c->async = async;
 	c->staged_any = false;
 	c->nstaged = 0;
@@ -139,6 +208,8 @@ int lake_call_buf(struct lake_call *c, struct lake_buf_ref *ref, const void *p,
 	c->staged_any = true;
 	if (in)
 		memcpy(stage, p, len);
+	else
+		memset(stage, 0, len);	/* never the bytes of an earlier command */
 	return LAKE_OK;
 }
 
@@ -168,42 +239,157 @@ int lake_call_string(struct lake_call *c, struct lake_buf_ref *ref, const char *
 	return LAKE_OK;
 }
 
+/* The kernel bound to function token @func (lock held), or NULL. */
+static struct lake_kernel *lake_kernel_of(struct lake_kparam_cache *kc, __u64 func)
+{
+	struct lake_kernel *k;
+
+	for (k = kc->funcs[lake_kparam_bucket(func)]; k; k = k->hnext)
+		if (k->func == func)
+			return k;
+	return NULL;
+}
+
+static void lake_ref_null(struct lake_buf_ref *ref)
+{
+	ref->where = LAKE_BUF_NULL;
+	ref->off = 0;
+	ref->len = 0;
+	ref->reserved = 0;
+}
+
+/*
+ * Packs kernelParams by the layout read from the caller's own image: exactly
+ * count parameters of their sizes, never more.  The cache's lock is not
+ * held while the caller's memory is read: the module is pinned by a
+ * reference instead, so that an unload or a detach cannot free the layout.
+ */
 int lake_call_kparams(struct lake_call *c, struct lake_buf_ref *ref, __u64 func,
 		      void **params)
 {
 	struct lake_kparam_cache *kc = &c->t->kparams;
-	struct lake_kparam_entry *e;
-	int st = LAKE_E_BAD_HANDLE;
+	struct lake_module *m, *dead = NULL;
+	struct lake_kernel *k;
 	__u32 i;
 	__u64 off;
 	__u8 *dst;
+	int st = LAKE_OK;
 
-	ref->reserved = 0;
-	if (!params) {
-		ref->where = LAKE_BUF_NULL;
-		ref->off = 0;
-		ref->len = 0;
+	lake_ref_null(ref);
+	if (!params)
 		return LAKE_OK;
+	lake_os_lock(&kc->lock);
+	k = lake_kernel_of(kc, func);
+	if (k)
+		k->mod->refs++;
+	lake_os_unlock(&kc->lock);
+	if (!k)
+		return LAKE_E_UNSUPPORTED;	/* no layout LAKE can trust: use extra */
+	m = k->mod;
+	dst = lake_call_tail(c, k->size, &off);
+	if (!dst) {
+		st = LAKE_E_INVALID;
+	} else {
+		memset(dst, 0, k->size);
+		for (i = 0; i < k->count; i++)
+			memcpy(dst + k->offset[i], params[i], k->psize[i]);
+		ref->where = LAKE_BUF_SLOT;
+		ref->off = off;
+		ref->len = k->size;
 	}
 	lake_os_lock(&kc->lock);
-	for (e = kc->bucket[lake_kparam_bucket(func)]; e; e = e->next)
-		if (e->func == func)
-			break;
-	if (e) {
-		dst = lake_call_tail(c, e->layout.size, &off);
-		if (!dst) {
-			st = LAKE_E_INVALID;
+	dead = lake_module_unref(m);
+	lake_os_unlock(&kc->lock);
+	lake_module_free(dead);
+	return st;
+}
+
+/*
+ * cuLaunchKernel's explicit form: extra = { CU_LAUNCH_PARAM_BUFFER_POINTER,
+ * buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END }.  The
+ * caller's buffer travels as it is, @size bytes, so kernels of images LAKE
+ * cannot read can still be launched.
+ */
+int lake_call_launch_extra(struct lake_call *c, struct lake_buf_ref *ref, void **extra,
+			   void **kernel_params)
+{
+	const void *buf = NULL;
+	const size_t *sizep = NULL;
+	bool have_buf = false;
+	__u64 size, off;
+	unsigned int i;
+	void *dst;
+
+	lake_ref_null(ref);
+	if (!extra)
+		return LAKE_OK;
+	if (kernel_params)
+		return LAKE_E_INVALID;	/* both forms at once: CUDA says invalid */
+	/* Each key at most once: the walk ends within five entries. */
+	for (i = 0; extra[i] != (void *)LAKE_LAUNCH_PARAM_END; i += 2) {
+		if (extra[i] == (void *)LAKE_LAUNCH_PARAM_BUFFER_POINTER && !have_buf) {
+			buf = extra[i + 1];
+			have_buf = true;
+		} else if (extra[i] == (void *)LAKE_LAUNCH_PARAM_BUFFER_SIZE && !sizep) {
+			sizep = extra[i + 1];
+			if (!sizep)
+				return LAKE_E_INVALID;
+		} else if (extra[i] == (void *)LAKE_LAUNCH_PARAM_BUFFER_POINTER ||
+			   extra[i] == (void *)LAKE_LAUNCH_PARAM_BUFFER_SIZE) {
+			return LAKE_E_INVALID;	/* given twice */
 		} else {
-			for (i = 0; i < e->layout.count; i++)
-				memcpy(dst + e->layout.offset[i], params[i], e->layout.psize[i]);
-			ref->where = LAKE_BUF_SLOT;
-			ref->off = off;
-			ref->len = e->layout.size;
-			st = LAKE_OK;
+			return LAKE_E_UNSUPPORTED;	/* a key LAKE does not remote */
 		}
 	}
-	lake_os_unlock(&kc->lock);
-	return st;
+	if (!sizep)
+		return LAKE_OK;	/* a buffer without its size has no effect */
+	size = *sizep;
+	if (size && !buf)
+		return LAKE_E_INVALID;
+	if (size > LAKE_KPARAMS_MAX_SIZE)
+		return LAKE_E_INVALID;
+	dst = lake_call_tail(c, size, &off);
+	if (!dst)
+		return LAKE_E_INVALID;
+	if (size)
+		memcpy(dst, buf, size);
+	ref->where = LAKE_BUF_SLOT;
+	ref->off = off;
+	ref->len = size;
+	return LAKE_OK;
+}
+
+/*
+ * cuModuleLoad(path): the caller's side opens and reads the file (lakeD
+ * never opens caller paths), and its contents travel as a module image.
+ * *@image and *@len are what was read (with a NUL after it, for PTX), to be
+ * parsed like any image; the call frees it.
+ */
+int lake_call_file(struct lake_call *c, struct lake_buf_ref *ref, const char *path, __u32 max,
+		   const void **image, __u64 *len)
+{
+	void *buf = NULL;
+	__u64 n = 0, size;
+	int err;
+
+	lake_ref_null(ref);
+	*image = NULL;
+	*len = 0;
+	if (!path)
+		return LAKE_OK;
+	if (strnlen(path, max) == max)
+		return LAKE_E_INVALID;	/* longer than the spec allows */
+	err = lake_os_read_file(path, LAKE_IMAGE_MAX_BYTES, &buf, &n);
+	if (err)
+		return err == -ENOMEM ? LAKE_E_NOMEM :
+		       err == -EINVAL || err == -EFBIG || err == -EIO ? LAKE_E_INVALID : LAKE_E_NO_FILE;
+	c->file = buf;
+	size = lake_module_image_size(buf, n + 1);	/* PTX: its NUL included */
+	if (!size)
+		return LAKE_E_INVALID;
+	*image = buf;
+	*len = size;
+	return lake_call_buf(c, ref, buf, size, false, true, false);
 }
 
 int lake_call_submit(struct lake_call *c)
@@ -246,6 +432,10 @@ int lake_call_end(struct lake_call *c, int status)
 			c->t->ops->arena_free(c->t, s->stage, s->arena_len);
 	}
 	c->t->ops->end(c->t, c);
+	lake_module_free(c->image);
+	c->image = NULL;
+	lake_os_free(c->file);
+	c->file = NULL;
 	return status;
 }
 
@@ -288,145 +478,123 @@ int lake_status_errno(int st)
 	}
 }
 
-void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
-		     const struct lake_kparam_layout *shared)
+int lake_call_image(struct lake_call *c, const void *image, __u64 len)
+{
+	if (!image)
+		return LAKE_OK;
+	return lake_image_parse(image, len, &c->image);
+}
+
+int lake_call_module_loaded(struct lake_call *c, __u64 module)
 {
 	struct lake_kparam_cache *kc = &c->t->kparams;
-	struct lake_kparam_entry *e, **pp;
+	struct lake_module *m = c->image, **pp;
+	int st = LAKE_OK;
+
+	if (!m || !module)
+		return LAKE_OK;
+	lake_os_lock(&kc->lock);
+	pp = &kc->modules[lake_kparam_bucket(module)];
+	while (*pp && (*pp)->token != module)
+		pp = &(*pp)->next;
+	if (c->epoch != kc->epoch) {
+		/* The daemon that loaded it is gone, and the module with it. */
+	} else if (*pp && lake_module_same(*pp, m)) {
+		(*pp)->loads++;	/* the same image again (a test double does this) */
+	} else if (*pp) {
+		/* A live module's token for another image: a kernel looked up
+		 * under it could get the other image's layout. */
+		st = LAKE_E_PROTOCOL;
+	} else {
+		m->token = module;
+		m->refs = 1;
+		m->loads = 1;
+		m->next = NULL;
+		*pp = m;
+		kc->nmodules++;
+		c->image = NULL;
+	}
+	lake_os_unlock(&kc->lock);
+	if (st)
+		lake_os_warn("lakeD answered a module load with the handle of another loaded module: refused\n");
+	return st;
+}
+
+/* Does lakeD's layout (in the shared slot: each field read once) agree
+ * with the image's? */
+static bool lake_layout_agrees(const struct lake_kernel *k,
+			       const struct lake_kparam_layout *shared)
+{
 	__u32 i;
 
-	e = lake_os_zalloc(sizeof(*e));
-	if (!e)
-		return;	/* launches of @func will fail with a bad handle */
-	/* Copy first, then check: the daemon may still be writing the slot. */
-	memcpy(&e->layout, shared, sizeof(e->layout));
-	if (e->layout.count > LAKE_MAX_KPARAMS || e->layout.size > LAKE_KPARAMS_MAX_SIZE)
-		goto bad;
-	for (i = 0; i < e->layout.count; i++)
-		if ((__u32)e->layout.offset[i] + e->layout.psize[i] > e->layout.size)
-			goto bad;
-	e->func = func;
-	e->parent = parent;
-	lake_os_lock(&kc->lock);
-	for (pp = &kc->bucket[lake_kparam_bucket(func)]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->func == func) {
-			struct lake_kparam_entry *old = *pp;
+	if (LAKE_READ_ONCE(shared->count) != k->count || LAKE_READ_ONCE(shared->size) != k->size)
+		return false;
+	for (i = 0; i < k->count; i++)
+		if (LAKE_READ_ONCE(shared->offset[i]) != k->offset[i] ||
+		    LAKE_READ_ONCE(shared->psize[i]) != k->psize[i])
+			return false;
+	return true;
+}
 
-			*pp = old->next;
-			lake_os_free(old);
+int lake_call_learn(struct lake_call *c, __u64 func, __u64 module, const char *name,
+		    const struct lake_kparam_layout *shared)
+{
+	struct lake_kparam_cache *kc = &c->t->kparams;
+	struct lake_module *m;
+	struct lake_kernel *k = NULL, *other;
+	int st = LAKE_OK;
+	bool disagree = false, reused = false;
+
+	if (!func || !name)
+		return LAKE_OK;
+	lake_os_lock(&kc->lock);
+	for (m = kc->modules[lake_kparam_bucket(module)]; m; m = m->next)
+		if (m->token == module)
 			break;
+	if (m && c->epoch == kc->epoch)
+		k = lake_module_kernel(m, name);
+	if (k && k->layout == LAKE_LAYOUT_KNOWN) {
+		other = lake_kernel_of(kc, func);
+		if (other && other != k) {
+			reused = true;	/* lakeD named another kernel so */
+		} else if (!lake_layout_agrees(k, shared)) {
+			disagree = true;
+		} else if (!other) {
+			lake_kernel_unbind(kc, k);	/* a new token for it: the old one dies */
+			k->func = func;
+			k->hnext = kc->funcs[lake_kparam_bucket(func)];
+			kc->funcs[lake_kparam_bucket(func)] = k;
+			kc->nbound++;
 		}
 	}
-	pp = &kc->bucket[lake_kparam_bucket(func)];
-	e->next = *pp;
-	*pp = e;
 	lake_os_unlock(&kc->lock);
-	return;
-bad:
-	lake_os_free(e);
+	if (disagree || reused) {
+		lake_os_warn("lakeD's %s for kernel %.64s differs from the module image's: cuModuleGetFunction refused\n",
+			     reused ? "handle (another kernel's)" : "parameter layout", name);
+		st = LAKE_E_PROTOCOL;
+	}
+	return st;
 }
 
 void lake_call_forget(struct lake_call *c, __u64 handle)
 {
 	struct lake_kparam_cache *kc = &c->t->kparams;
-	struct lake_kparam_entry *e, **pp;
-	struct lake_kparam_entry *dead = NULL;
-	unsigned int i;
+	struct lake_module **pp, *dead = NULL;
 
 	lake_os_lock(&kc->lock);
-	for (i = 0; i < 64; i++) {
-		pp = &kc->bucket[i];
-		while ((e = *pp)) {
-			if (e->func == handle || e->parent == handle) {
-				*pp = e->next;
-				e->next = dead;
-				dead = e;
-			} else {
-				pp = &e->next;
-			}
+	for (pp = &kc->modules[lake_kparam_bucket(handle)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->token == handle) {
+			if (!--(*pp)->loads)
+				lake_module_remove(kc, pp, &dead);
+			break;
 		}
 	}
 	lake_os_unlock(&kc->lock);
-	while (dead) {
-		e = dead->next;
-		lake_os_free(dead);
-		dead = e;
-	}
+	lake_modules_free(dead);
 }
 
-/* Little-endian loads that tolerate any alignment. */
-static __u64 lake_le(const __u8 *p, unsigned int n)
+void lake_call_terminate(char *s, __u64 len)
 {
-	__u64 v = 0;
-
-	while (n--)
-		v = (v << 8) | p[n];
-	return v;
-}
-
-#define LAKE_FATBIN_MAGIC	0xBA55ED50u
-#define LAKE_ELF_NOBITS		8u
-
-static __u64 lake_elf64_size(const __u8 *p, __u64 max)
-{
-	__u64 end, shoff, phoff, off, size;
-	__u32 shentsize, shnum, phentsize, phnum, i;
-	bool ovf = false;
-
-	if (max < 64)
-		return 0;
-	phoff = lake_le(p + 0x20, 8);
-	shoff = lake_le(p + 0x28, 8);
-	phentsize = (__u32)lake_le(p + 0x36, 2);
-	phnum = (__u32)lake_le(p + 0x38, 2);
-	shentsize = (__u32)lake_le(p + 0x3A, 2);
-	shnum = (__u32)lake_le(p + 0x3C, 2);
-	end = 64;
-	size = lake_sz_add(&ovf, phoff, lake_sz_mul(&ovf, phnum, phentsize));
-	if (size > end)
-		end = size;
-	size = lake_sz_add(&ovf, shoff, lake_sz_mul(&ovf, shnum, shentsize));
-	if (ovf || size > max)
-		return 0;
-	if (size > end)
-		end = size;
-	if (shentsize < 64)
-		return shnum ? 0 : end;
-	for (i = 0; i < shnum; i++) {
-		const __u8 *sh = p + shoff + (__u64)i * shentsize;
-
-		if (lake_le(sh + 4, 4) == LAKE_ELF_NOBITS)
-			continue;
-		off = lake_le(sh + 0x18, 8);
-		size = lake_sz_add(&ovf, off, lake_le(sh + 0x20, 8));
-		if (ovf)
-			return 0;
-		if (size > end)
-			end = size;
-	}
-	return end <= max ? end : 0;
-}
-
-__u64 lake_module_image_size(const void *image, __u64 max)
-{
-	const __u8 *p = image;
-	__u64 n;
-
-	if (!p)
-		return 0;
-	if (max >= 4 && lake_le(p, 4) == LAKE_FATBIN_MAGIC) {
-		bool ovf = false;
-
-		if (max < 16)
-			return 0;	/* a truncated fatbin header */
-		n = lake_sz_add(&ovf, lake_le(p + 6, 2), lake_le(p + 8, 8));
-		return (!ovf && n <= max) ? n : 0;
-	}
-	if (max >= 4 && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F')
-		return (max >= 64 && p[4] == 2) ? lake_elf64_size(p, max) : 0;
-	/* PTX text: up to and including its NUL. */
-	for (n = 0; n < max; n++)
-		if (!p[n])
-			return n + 1;
-	return 0;
+	if (s && len && !memchr(s, 0, len))
+		s[len - 1] = 0;
 }

@@ -11,6 +11,7 @@
 
 #include "lake_os.h"
 #include "lake_size.h"
+#include "lake_image.h"
 #include <linux/lake.h>
 
 /* What went wrong before or around a vendor call; stubs map these to the
@@ -25,6 +26,7 @@ enum lake_status {
 	LAKE_E_NOMEM,		/* no room to stage a buffer */
 	LAKE_E_PROTOCOL,	/* a malformed reply */
 	LAKE_E_BAD_HANDLE,	/* a handle the client side cannot use */
+	LAKE_E_NO_FILE,		/* a module file the caller cannot open */
 };
 
 /* Buffers one call may stage (cuLibraryLoadData has five). */
@@ -49,11 +51,21 @@ struct lake_transport_ops {
 	__u32 (*client_id)(struct lake_transport *t);
 };
 
-/* Kernel parameter layouts learned per function handle. */
-struct lake_kparam_entry;
+/*
+ * Kernel parameter layouts, from the images the caller itself loaded
+ * (lake_image.h): each image's kernels under lakeD's token for the module,
+ * and each kernel bound to the function token cuModuleGetFunction returned
+ * for it.  Bounded by what the caller loaded, never by what lakeD says.
+ */
+#define LAKE_KPARAM_BUCKETS	64u
+
 struct lake_kparam_cache {
 	lake_os_lock_t lock;
-	struct lake_kparam_entry *bucket[64];
+	struct lake_module *modules[LAKE_KPARAM_BUCKETS];
+	struct lake_kernel *funcs[LAKE_KPARAM_BUCKETS];
+	__u32 epoch;		/* bumped by lake_transport_reset(): a new daemon */
+	__u32 nmodules;		/* modules kept */
+	__u32 nbound;		/* kernels bound to a function token */
 };
 
 struct lake_transport {
@@ -73,6 +85,9 @@ struct lake_call {
 	struct lake_transport *t;
 	__u8 *slot;		/* the command slot (shared memory) */
 	__u32 slot_index;	/* transport's use */
+	__u64 deadline;		/* transport's use: when the call's waiting ends */
+	__u32 api;		/* LAKE_API_*: never read back from the slot */
+	__u32 epoch;		/* the cache's epoch when the call began */
 	__u32 seq;
 	bool async;		/* caller does not wait */
 	bool staged_any;
@@ -81,6 +96,8 @@ struct lake_call {
 	__s32 result;		/* the reply's result */
 	unsigned int nstaged;
 	struct lake_staged staged[LAKE_MAX_STAGED];
+	struct lake_module *image;	/* the kernels of an image being loaded */
+	void *file;			/* a module file read for the call */
 };
 
 static inline struct lake_msg_hdr *lake_call_hdr(struct lake_call *c)
@@ -104,6 +121,10 @@ struct lake_transport *lake_transport_get(void);
 
 void lake_transport_init(struct lake_transport *t, const struct lake_transport_ops *ops);
 void lake_transport_destroy(struct lake_transport *t);
+/* The daemon went away: its handles, and so every layout bound to them, die. */
+void lake_transport_reset(struct lake_transport *t);
+/* What the layout cache holds (statistics, tests). */
+void lake_transport_layouts(struct lake_transport *t, __u32 *modules, __u32 *bound);
 
 int lake_call_begin(struct lake_call *c, struct lake_transport *t, __u32 api,
 		    __u32 args_size, __u32 outs_size, bool async);
@@ -113,6 +134,10 @@ int lake_call_string(struct lake_call *c, struct lake_buf_ref *ref, const char *
 		     __u32 max);
 int lake_call_kparams(struct lake_call *c, struct lake_buf_ref *ref, __u64 func,
 		      void **params);
+int lake_call_launch_extra(struct lake_call *c, struct lake_buf_ref *ref, void **extra,
+			   void **kernel_params);
+int lake_call_file(struct lake_call *c, struct lake_buf_ref *ref, const char *path, __u32 max,
+		   const void **image, __u64 *len);
 int lake_call_submit(struct lake_call *c);
 int lake_call_end(struct lake_call *c, int status);
 
@@ -123,8 +148,16 @@ int lake_call_nop(struct lake_transport *t, __u64 cookie);
 /* A transport status as a negative errno (lake_null_call() and friends). */
 int lake_status_errno(int st);
 
-void lake_call_learn(struct lake_call *c, __u64 func, __u64 parent,
-		     const struct lake_kparam_layout *shared);
+/* Reads the kernels of the image a call is loading (before submitting). */
+int lake_call_image(struct lake_call *c, const void *image, __u64 len);
+/* The load succeeded: keep its kernels under lakeD's token @module. */
+int lake_call_module_loaded(struct lake_call *c, __u64 module);
+/* cuModuleGetFunction succeeded: bind kernel @name of @module to @func,
+ * after checking lakeD's view of its layout (@shared) against the image's. */
+int lake_call_learn(struct lake_call *c, __u64 func, __u64 module, const char *name,
+		    const struct lake_kparam_layout *shared);
 void lake_call_forget(struct lake_call *c, __u64 handle);
+/* A string output lakeD wrote into @len bytes ends within them. */
+void lake_call_terminate(char *s, __u64 len);
 
 #endif /* LAKE_CALL_H */

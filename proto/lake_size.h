@@ -44,7 +44,7 @@ static inline __u64 lake_sz_from_s64(bool *ovf, long long v)
 }
 
 /* Size of a cubin (ELF), fatbin or NUL-terminated PTX image, reading at most
- * @max bytes of it; 0 if it is none of these or is truncated. */
+ * @max bytes of it; 0 if it is none of these or is truncated (lake_image.c). */
 __u64 lake_module_image_size(const void *image, __u64 max);
 
 #endif /* LAKE_SIZE_H */

@@ -7,6 +7,7 @@
  * pin it with cuMemHostRegister, and no CMA or boot parameter is needed.
  * Allocation is the kernel's genalloc, which is safe under concurrency.
  */
+#include <linux/bitmap.h>
 #include <linux/genalloc.h>
 #include <linux/module.h>
 #include "lake_shm.h"
@@ -36,12 +37,32 @@ int lake_shm_init(void *base, size_t size)
 	return 0;
 }
 
+/* Counts and clears what is still allocated in @chunk (gen_pool_destroy()
+ * would BUG on it). */
+static void lake_shm_reclaim_chunk(struct gen_pool *pool, struct gen_pool_chunk *chunk,
+				   void *data)
+{
+	unsigned long bits = (chunk->end_addr - chunk->start_addr + 1) >> pool->min_alloc_order;
+	size_t *leaked = data;
+
+	*leaked += (size_t)bitmap_weight(chunk->bits, bits) << pool->min_alloc_order;
+	bitmap_zero(chunk->bits, bits);
+}
+
 void lake_shm_exit(void)
 {
-	/* Unloading is refused while anything holds lake.ko, so every chunk is
-	 * back; gen_pool_destroy() would BUG on a leak. */
-	if (lake_pool)
-		gen_pool_destroy(lake_pool);
+	size_t leaked = 0;
+
+	if (!lake_pool)
+		return;
+	/* Nothing can use the arena now (lakeD and every module using LAKE are
+	 * gone), but a module may have left allocations behind: take them back
+	 * and say so, instead of BUG()ing in gen_pool_destroy(). */
+	gen_pool_for_each_chunk(lake_pool, lake_shm_reclaim_chunk, &leaked);
+	if (leaked)
+		pr_warn("lake: %zu bytes of lakeShm were never freed (a module using LAKE leaked them): reclaimed at unload\n",
+			leaked);
+	gen_pool_destroy(lake_pool);
 	lake_pool = NULL;
 }
 

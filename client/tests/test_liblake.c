@@ -281,7 +281,9 @@ START_TEST(test_calls_round_trip)
 	ck_assert_int_eq(dev, (CUdevice)lake_fake_out(LAKE_API_cuDeviceGet, 0));
 	memset(name, 0, sizeof(name));
 	ck_assert_int_eq(cuDeviceGetName(name, sizeof(name), dev), CUDA_SUCCESS);
-	ck_assert(fake_pattern((__u8 *)name, sizeof(name), LAKE_API_cuDeviceGetName, 0));
+	/* The fake fills all of it; the stub keeps the string within it. */
+	ck_assert(fake_pattern((__u8 *)name, sizeof(name) - 1, LAKE_API_cuDeviceGetName, 0));
+	ck_assert_int_eq(name[sizeof(name) - 1], 0);
 	ck_assert_int_eq(cuMemGetInfo(&fr, &tot), CUDA_SUCCESS);
 	ck_assert_uint_eq(fr, lake_fake_out(LAKE_API_cuMemGetInfo, 0));
 	ck_assert_uint_eq(tot, lake_fake_out(LAKE_API_cuMemGetInfo, 1));
@@ -293,7 +295,7 @@ START_TEST(test_calls_round_trip)
 	ck_assert(fake_pattern(small, sizeof(small), LAKE_API_cuMemcpyDtoH, 0));
 	/* A kernel: its parameter layout is learned at cuModuleGetFunction. */
 	ck_assert_int_eq(cuModuleLoadData(&mod, LAKE_TEST_PTX), CUDA_SUCCESS);
-	ck_assert_int_eq(cuModuleGetFunction(&fn, mod, "k"), CUDA_SUCCESS);
+	ck_assert_int_eq(cuModuleGetFunction(&fn, mod, LAKE_TEST_KERNEL), CUDA_SUCCESS);
 	{
 		__u64 k0 = LAKE_TEST_KV0, k2 = LAKE_TEST_KV2;
 		__u32 k1 = LAKE_TEST_KV1;
@@ -302,7 +304,7 @@ START_TEST(test_calls_round_trip)
 		ck_assert_int_eq(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, NULL, params, NULL),
 				 CUDA_SUCCESS);
 		ck_assert_int_eq(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, NULL, params, &params[0]),
-				 CUDA_ERROR_NOT_SUPPORTED);	/* extra: not remoted */
+				 CUDA_ERROR_INVALID_VALUE);	/* both forms at once */
 	}
 	/* Async, then a sync call on the stream. */
 	ck_assert_int_eq(cuStreamCreate(&s, 0), CUDA_SUCCESS);
@@ -341,6 +343,19 @@ START_TEST(test_calls_round_trip)
 }
 END_TEST
 
+/* LAKE_TEST_PTX at LAKE_TEST_IMAGE_PATH, as a file has it (no NUL). */
+static void write_test_image(void)
+{
+	static const char ptx[] = LAKE_TEST_PTX;
+	char tmp[] = LAKE_TEST_IMAGE_PATH ".XXXXXX";
+	int fd = mkstemp(tmp);
+
+	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+	ck_assert_int_eq(write(fd, ptx, sizeof(ptx) - 1), (ssize_t)sizeof(ptx) - 1);
+	close(fd);
+	ck_assert_int_eq(rename(tmp, LAKE_TEST_IMAGE_PATH), 0);
+}
+
 /* The generated kernel-context round trip of every function, built for user
  * space (client/tests/kshim), against lakeD-fake in verify mode. */
 START_TEST(test_every_function)
@@ -350,6 +365,7 @@ START_TEST(test_every_function)
 	int fails;
 
 	td_start(&d, "every", true);
+	write_test_image();	/* what cuModuleLoad's test reads */
 	fails = lake_ktest_roundtrip(&ncalls);
 	ck_assert_msg(fails == 0, "%d of %u calls failed (messages above)", fails, ncalls);
 	ck_assert_uint_ge(ncalls, LAKE_API_MAX);
@@ -642,7 +658,7 @@ START_TEST(test_client_killed_mid_call)
 
 		/* A fresh connection of its own (liblake starts afresh after fork). */
 		if (cuMemAlloc(&dp, 1 << 20) || cuStreamCreate(&s, 0) || cuEventCreate(&e, 0) ||
-		    cuModuleLoadData(&m, LAKE_TEST_PTX) || cuModuleGetFunction(&f, m, "k"))
+		    cuModuleLoadData(&m, LAKE_TEST_PTX) || cuModuleGetFunction(&f, m, LAKE_TEST_KERNEL))
 			_exit(3);
 		if (write(fds[1], "r", 1) != 1)
 			_exit(4);

@@ -128,6 +128,17 @@ def test_spec_hash_changes_with_the_spec(tmp_path):
     (lambda s: s.replace("functions:", "functions: [\n"), "YAML error"),
     (lambda s: s.replace("value: 0, doc: fine", "value: 3, doc: fine"), "success value must be 0"),
     (lambda s: s.replace("{name: MINI_ERR, value: 1", "{name: MINI_OK, value: 1"), "duplicate value 'MINI_OK'"),
+    (lambda s: s.replace("dir: out, size: n}", "dir: out, size: n, nul-terminated: true}"),
+     "'nul-terminated' applies to an output buffer of char"),
+    (lambda s: s.replace("{name: dst, kind: buffer, dir: out, size: n}",
+                         "{name: dst, kind: file, max: 64, size: n}"),
+     "a 'file' parameter needs result.errors.no-file"),
+    (lambda s: s.replace("{name: dst, kind: buffer, dir: out, size: n}",
+                         "{name: dst, kind: buffer, elem: int, dir: out, count: \"*n\"}").replace(
+                             "{name: n, type: size_t}", "{name: n, type: unsigned int, dir: inout}"),
+     "needs result.errors.too-small"),
+    (lambda s: s.replace("{name: n, type: size_t}", "{name: n, type: size_t}\n      - {name: x, kind: launch-extra}"),
+     "kind 'launch-extra' goes with a kernel-params parameter"),
 ])
 def test_malformed_spec_is_reported_with_file_and_line(tmp_path, edit, message):
     path = write_spec(tmp_path, edit(MINI))
@@ -295,7 +306,7 @@ VOCAB = textwrap.dedent("""\
       success: V_OK
       errors: {unavailable: V_ERR, timeout: V_ERR, interrupted: V_ERR,
                invalid: V_ERR, unsupported: V_ERR, no-memory: V_ERR,
-               protocol: V_ERR, invalid-handle: V_ERR, no-vendor: V_ERR}
+               protocol: V_ERR, invalid-handle: V_ERR, no-vendor: V_ERR, too-small: V_ERR}
     daemon:
       stream-sync: vSync
     types:

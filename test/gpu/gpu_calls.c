@@ -233,6 +233,31 @@ int main(int argc, char **argv)
 		check(out[0] == 0xab && (long long)out[1] == -123456 && out[2] == u, "kernel parameter packing");
 	}
 
+	/* The same parameters packed by the caller: extra's explicit buffer
+	 * (laid out as the CUDA ABI does, like this struct). */
+	{
+		struct {
+			CUdeviceptr out;
+			unsigned char c;
+			int i;
+			unsigned long long u;
+		} buf = { dout, 0x5c, 654321, 0xfedcba9876543210ULL };
+		size_t size = sizeof(buf);
+		void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &buf, CU_LAUNCH_PARAM_BUFFER_SIZE,
+				  &size, CU_LAUNCH_PARAM_END };
+		void *both[] = { &dout };
+		unsigned long long out[3] = { 0 };
+
+		SAY("cuMemsetD8", cuMemsetD8(dout, 0, sizeof(out)), "");
+		SAY("cuLaunchKernel (extra)", cuLaunchKernel(params_fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, extra), "");
+		SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
+		SAY("cuMemcpyDtoH", cuMemcpyDtoH(out, dout, sizeof(out)), "");
+		check(out[0] == 0x5c && out[1] == 654321 && out[2] == buf.u, "explicit parameter buffer");
+		SAY("cuLaunchKernel (kernelParams and extra)",
+		    cuLaunchKernel(params_fn, 1, 1, 1, 1, 1, 1, 0, s, both, extra), "");
+		SAY("cuStreamSynchronize", cuStreamSynchronize(s), "");
+	}
+
 	/* A CUDA graph captured from the stream. */
 	SAY("cuStreamBeginCapture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), "");
 	{

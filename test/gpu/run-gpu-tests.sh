@@ -40,6 +40,17 @@ grep -q FAILED "$out/lake.txt" "$out/direct.txt" && { grep FAILED "$out/lake.txt
 "$build/test/gpu/gpu_misuse" "$fatbin" >"$out/misuse.txt" 2>&1 || { fail=1; echo "FAILED: gpu_misuse"; }
 cat "$out/misuse.txt"
 
+# The kernel-parameter layouts LAKE reads from images, against the driver's.
+images=("$fatbin")
+for f in kparams.cubin kparams.ptx kparams.fatbin kparams-size.fatbin kparams-speed.fatbin \
+	 kparams-none.fatbin; do
+	[ -f "$build/test/unit/kparams/$f" ] && images+=("$build/test/unit/kparams/$f")
+done
+"$build/test/gpu/gpu_layouts" "${images[@]}" >"$out/layouts.txt" 2>&1 ||
+	{ fail=1; echo "FAILED: gpu_layouts"; }
+tail -n 1 "$out/layouts.txt"
+grep MISMATCH "$out/layouts.txt" || true
+
 nvml_h=""
 for d in /usr/local/cuda/include /usr/include /usr/local/cuda/targets/x86_64-linux/include; do
 	[ -f "$d/nvml.h" ] && { nvml_h=$d; break; }

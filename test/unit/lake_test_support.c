@@ -3,8 +3,11 @@
  * The loopback transport for unit tests (see lake_test_support.h).
  */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "lake_test_support.h"
 
 static struct lake_transport loop_transport;
@@ -18,7 +21,9 @@ static unsigned int loop_nallocs;
 static __u32 loop_client = 1;
 static int loop_submit_status;
 static void (*loop_reply_hook)(__u8 *slot);
+static void (*loop_server)(__u8 *slot);
 static unsigned int loop_arena_nalloc, loop_arena_nfree;
+static char loop_image_path[64];
 
 static int loop_begin(struct lake_transport *t, struct lake_call *call)
 {
@@ -34,7 +39,10 @@ static int loop_submit(struct lake_transport *t, struct lake_call *call)
 	(void)t;
 	if (loop_submit_status)
 		return loop_submit_status;
-	lake_srv_process(loop_conn, call->slot);
+	if (loop_server)
+		loop_server(call->slot);
+	else
+		lake_srv_process(loop_conn, call->slot);
 	if (loop_reply_hook)
 		loop_reply_hook(call->slot);
 	return LAKE_OK;
@@ -121,6 +129,7 @@ void lake_test_setup(void)
 	loop_client = 1;
 	loop_submit_status = LAKE_OK;
 	loop_reply_hook = NULL;
+	loop_server = NULL;
 	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
 	ck_assert_ptr_nonnull(loop_conn);
 	lake_transport_init(&loop_transport, &loop_ops);
@@ -134,6 +143,9 @@ void lake_test_teardown(void)
 	lake_srv_conn_free(loop_conn);
 	loop_conn = NULL;
 	lake_transport_destroy(&loop_transport);
+	if (loop_image_path[0])
+		unlink(loop_image_path);
+	loop_image_path[0] = 0;
 	for (i = 0; i < loop_nallocs; i++)
 		free(loop_allocs[i]);
 	loop_nallocs = 0;
@@ -171,6 +183,11 @@ unsigned int lake_test_arena_allocs(void)
 unsigned int lake_test_arena_frees(void)
 {
 	return loop_arena_nfree;
+}
+
+void lake_test_set_server(void (*server)(__u8 *slot))
+{
+	loop_server = server;
 }
 
 struct lake_srv_conn *lake_test_conn(void)
@@ -230,6 +247,21 @@ void *lake_test_image(int variant)
 	return p;
 }
 
+const char *lake_test_image_file(void)
+{
+	static const char ptx[] = LAKE_TEST_PTX;
+	int fd;
+
+	if (loop_image_path[0])
+		return loop_image_path;
+	snprintf(loop_image_path, sizeof(loop_image_path), "/tmp/lake-test-image-XXXXXX");
+	fd = mkstemp(loop_image_path);
+	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+	ck_assert_int_eq(write(fd, ptx, sizeof(ptx) - 1), (ssize_t)sizeof(ptx) - 1);	/* no NUL: a file */
+	close(fd);
+	return loop_image_path;
+}
+
 __u64 lake_test_handle(unsigned int type, __u64 real)
 {
 	__u64 token;
@@ -241,11 +273,15 @@ __u64 lake_test_handle(unsigned int type, __u64 real)
 __u64 lake_test_function(unsigned int type, __u64 real)
 {
 	struct lake_kparam_layout layout;
-	struct lake_call call = { .t = &loop_transport };
+	struct lake_call call = { .t = &loop_transport, .epoch = loop_transport.kparams.epoch };
 	__u64 token = lake_test_handle(type, real);
+	__u64 module = lake_test_handle(LAKE_RT_CUmodule, real ^ 0x4000000ull);
 
+	/* As if the test image had been loaded and the function looked up in it. */
+	ck_assert_int_eq(lake_call_image(&call, LAKE_TEST_PTX, sizeof(LAKE_TEST_PTX)), LAKE_OK);
+	ck_assert_int_eq(lake_call_module_loaded(&call, module), LAKE_OK);
 	ck_assert_int_eq(lake_srv_kparams_learn(loop_conn, token, (void *)(uintptr_t)real, &layout), 0);
-	lake_call_learn(&call, token, 0, &layout);
+	ck_assert_int_eq(lake_call_learn(&call, token, module, LAKE_TEST_KERNEL, &layout), LAKE_OK);
 	return token;
 }
 

@@ -28,6 +28,9 @@ void lake_test_set_client(__u32 client);
 void lake_test_fail_submit(int status);
 /* Called on the slot after lakeD replied, to corrupt the reply (NULL: none). */
 void lake_test_set_reply_hook(void (*hook)(__u8 *slot));
+/* Serves commands with @server instead of lakeD's server core (NULL: the
+ * real one): a hostile daemon that writes whatever it likes. */
+void lake_test_set_server(void (*server)(__u8 *slot));
 /* Staging allocations and frees made through the transport's arena ops
  * (lake_test_buffer() arena memory is not counted). */
 unsigned int lake_test_arena_allocs(void);
@@ -40,12 +43,15 @@ void *lake_test_arena(void);
  * pattern for @param when @fill; freed at teardown. */
 void *lake_test_buffer(int variant, __u64 n, bool fill, unsigned int param);
 bool lake_test_pattern_ok(const __u8 *p, __u64 n, unsigned int param);
-/* A NUL-terminated fake PTX image, in plain or arena memory. */
+/* The test PTX image (LAKE_TEST_PTX), in plain or arena memory. */
 void *lake_test_image(int variant);
+/* The path of a file holding the test image (without a NUL, as on disk). */
+const char *lake_test_image_file(void);
 
 /* Registers @real as a resource of the test client and returns its token. */
 __u64 lake_test_handle(unsigned int type, __u64 real);
-/* Same, and teaches both sides the fake kernel parameter layout. */
+/* Same, for a function: bound to the kernel of a loaded test image, whose
+ * layout the client read from it (and lakeD's agrees). */
 __u64 lake_test_function(unsigned int type, __u64 real);
 void lake_test_res(unsigned int type, __u64 value);
 /* The vendor pointer behind @token, 0 if the token is not valid. */

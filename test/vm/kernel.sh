@@ -20,7 +20,9 @@
 #   7. unload       rmmod lake refused while lake_selftest uses it and while
 #                   a daemon holds /dev/lake; succeeds after; stats sane
 #   8. reload       insmod again (nslots=2): backpressure timeouts with
-#                   stalld, then load + bench through 2 slots with lakeD-fake
+#                   stalld, then load + bench through 2 slots with lakeD-fake;
+#                   a module that leaked lakeShm: rmmod lake reclaims it and
+#                   says so (no BUG in gen_pool_destroy)
 #
 # Every step checks its outcome; the first failure prints why (and the tail
 # of the kernel log) and exits 1.  The harness also fails the run on any
@@ -126,6 +128,9 @@ insmod /lake/lake_selftest.ko || fail "insmod lake_selftest.ko"
 [ -w "$ST/run" ] || fail "$ST/run is missing"
 expect_stat daemon absent "after load"
 expect_stat attaches 0 "after load"
+
+# cuModuleLoad's test reads the test image from a file, as its caller would.
+cp /lake/lake_test_image.ptx /tmp/lake-test-image.ptx || fail "cannot place the test image"
 
 # --- 1. roundtrip ------------------------------------------------------------
 step "1. roundtrip: every function from kernel context (lakeD-fake --fake-verify)"
@@ -285,7 +290,12 @@ cat "$STATS"
 [ "$(null_calls)" -ge 1000 ] || fail "stats after reload: $(null_calls) null round trips"
 expect_stat in_flight 0 "at the end"
 expect_stat arena_used 0 "at the end"
+# A module that leaks arena memory and goes: unloading lake.ko takes it back.
+run leak 4096
+expect_stat arena_used 4096 "the leaked allocation"
 rmmod lake_selftest || fail "rmmod lake_selftest at the end"
 rmmod lake || fail "rmmod lake at the end"
+dmesg | grep -q 'lake: 4096 bytes of lakeShm were never freed .*reclaimed at unload' ||
+	fail "the unload did not report the leaked 4096 bytes"
 
 log "PASS ($(($(now_ms) - T0)) ms)"

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define LAKE_PROTO_VERSION	1
+#define LAKE_PROTO_VERSION	2
 
 /*
  * A command slot: [header][outputs][arguments + variable tail].
@@ -83,6 +83,18 @@ struct lake_kparam_layout {
 	__u16 offset[LAKE_MAX_KPARAMS];
 	__u16 psize[LAKE_MAX_KPARAMS];
 };
+
+/*
+ * The client reads layouts from the module image itself and only compares
+ * the daemon's with them.  A caller can also pack the parameters itself:
+ * CUDA's extra list { CU_LAUNCH_PARAM_BUFFER_POINTER, buf,
+ * CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END } travels as the
+ * buffer (at most LAKE_KPARAMS_MAX_SIZE bytes), and the daemon passes it on
+ * with these keys, cuda.h's values.
+ */
+#define LAKE_LAUNCH_PARAM_END			0x00
+#define LAKE_LAUNCH_PARAM_BUFFER_POINTER	0x01
+#define LAKE_LAUNCH_PARAM_BUFFER_SIZE		0x02
 
 /*
  * A command with api == LAKE_API_NOP is answered by the daemon itself, with
