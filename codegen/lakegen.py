@@ -154,15 +154,21 @@ def vendor_arg(p):
     return f"{bit} ? ({p.plain_c_type})&out_{p.name} : NULL"
 
 
-def _walk_params(node, names):
-    if node[0] in ("param", "deref"):
+def _walk_names(node, kinds, names):
+    """Adds to names the name of every node of a size expression whose kind is
+    in kinds ("param"/"deref": parameters; "member": struct members)."""
+    if node[0] in kinds:
         names.add(node[1].name)
     for child in node[1:]:
         if isinstance(child, tuple):
-            _walk_params(child, names)
+            _walk_names(child, kinds, names)
         elif isinstance(child, list):
             for c in child:
-                _walk_params(c, names)
+                _walk_names(c, kinds, names)
+
+
+def _walk_params(node, names):
+    _walk_names(node, ("param", "deref"), names)
 
 
 def _size_params(f):
@@ -225,7 +231,7 @@ def member_test_value(f, p, leaf, i):
     t = p.type
     sizes, whens, selectors = set(), {}, {}
     for m in t.buffer_members:
-        _walk_members(m.size_ast, sizes)
+        _walk_names(m.size_ast, ("member",), sizes)
         if m.when:
             whens[m.when[0].name] = m.when[1]
     for _, sel, allowed in t.selectors:
@@ -237,17 +243,6 @@ def member_test_value(f, p, leaf, i):
     if leaf["name"] in sizes:
         return "3" if any(m.elem is not None and m.elem.needs_check for m in t.buffer_members) else "24"
     return _seed_literal(leaf["wire"], (f.api_id or 0) * 64 + p.index * 8 + i + 2)
-
-
-def _walk_members(node, names):
-    if node[0] == "member":
-        names.add(node[1].name)
-    for child in node[1:]:
-        if isinstance(child, tuple):
-            _walk_members(child, names)
-        elif isinstance(child, list):
-            for c in child:
-                _walk_members(c, names)
 
 
 def fake_out_bits(f, p):

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../gpu/lake_read_file.h"
+
 #ifndef __cuda_cuda_h__
 #error "cuda.h does not define __cuda_cuda_h__"
 #endif
@@ -56,24 +58,15 @@ static inline void sample_check(CUresult r, const char *what, const char *file, 
 	}
 }
 
-static inline void *sample_read_file(const char *path, size_t *len)
+/* The last line, as the samples print it, and the exit status. */
+static inline int sample_result(int errors)
 {
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET)) {
-		buf = malloc((size_t)n);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
+	if (!sample_verify) {
+		printf("Result = NOT VERIFIED (--no-verify)\n");
+		return EXIT_SUCCESS;
 	}
-	fclose(f);
-	return buf;
+	printf("Result = %s\n", errors ? "FAIL" : "PASS");
+	return errors ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static inline void *sample_args(int argc, char **argv, const char *prog)
@@ -86,7 +79,7 @@ static inline void *sample_args(int argc, char **argv, const char *prog)
 		exit(2);
 	}
 	sample_verify = argc == 2;
-	image = sample_read_file(argv[1], &len);
+	image = lake_read_file(argv[1], &len);
 	if (!image) {
 		fprintf(stderr, "%s: cannot read %s\n", prog, argv[1]);
 		exit(2);

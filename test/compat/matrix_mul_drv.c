@@ -90,10 +90,5 @@ int main(int argc, char **argv)
 	checkCudaErrors(cuModuleUnload(mod));
 	checkCudaErrors(cuDevicePrimaryCtxRelease(dev));
 	free(image);
-	if (!sample_verify) {
-		printf("Result = NOT VERIFIED (--no-verify)\n");
-		return EXIT_SUCCESS;
-	}
-	printf("Result = %s\n", errors ? "FAIL" : "PASS");
-	return errors ? EXIT_FAILURE : EXIT_SUCCESS;
+	return sample_result(errors);
 }

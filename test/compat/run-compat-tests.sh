@@ -23,12 +23,9 @@ fail=0
 say_fail() { echo "FAILED: $*"; fail=1; }
 
 sock=$out/lakeD.sock
-"$build/daemon/lakeD-fake" -f --socket "$sock" --device "$out/no-device" --log-level info \
-	>"$out/lakeD.log" 2>&1 &
-daemon=$!
-trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || { echo "FAILED: lakeD-fake did not open $sock"; cat "$out/lakeD.log"; exit 1; }
+. "$(dirname "$0")/../lake-daemon.sh"
+lake_start_daemon lakeD-fake "$out/lakeD.log" "$sock" \
+	"$build/daemon/lakeD-fake" -f --socket "$sock" --device "$out/no-device" --log-level info
 export LAKE_SOCKET=$sock
 runs=0
 

@@ -93,10 +93,5 @@ int main(int argc, char **argv)
 	free(h_B);
 	free(h_C);
 	free(image);
-	if (!sample_verify) {
-		printf("Result = NOT VERIFIED (--no-verify)\n");
-		return EXIT_SUCCESS;
-	}
-	printf("Result = %s\n", errors ? "FAIL" : "PASS");
-	return errors ? EXIT_FAILURE : EXIT_SUCCESS;
+	return sample_result(errors);
 }

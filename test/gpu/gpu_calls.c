@@ -16,7 +16,6 @@
 
 #include "lake_nvml.h"
 #include "lake_gpu_say.h"
-#define VARIANT LAKE_VARIANT
 
 #ifdef LAKE_DIRECT
 NVML_FN(nvmlReturn_t, nvmlInit, "nvmlInit_v2", (void), ())
@@ -52,17 +51,7 @@ int main(int argc, char **argv)
 	unsigned int *words;
 	void *image;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# gpu_calls (%s)\n", VARIANT);
-	image = lake_read_file(argv[1], &image_len);
-	if (!image) {
-		fprintf(stderr, "gpu_calls: cannot read %s\n", argv[1]);
-		return 2;
-	}
+	image = gpu_test_start(argc, argv, "gpu_calls", &image_len);
 
 	SAY("cuInit", cuInit(0), "");
 	SAY("cuDriverGetVersion", cuDriverGetVersion(&v), "%d", v);

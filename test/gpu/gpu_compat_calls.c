@@ -854,17 +854,7 @@ int main(int argc, char **argv)
 	float *ha, *hb, *hc;
 	void *image;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# gpu_compat_calls (%s)\n", LAKE_VARIANT);
-	image = lake_read_file(argv[1], &image_len);
-	if (!image) {
-		fprintf(stderr, "gpu_compat_calls: cannot read %s\n", argv[1]);
-		return 2;
-	}
+	image = gpu_test_start(argc, argv, "gpu_compat_calls", &image_len);
 	SAY("cuInit", cuInit(0), "");
 	SAY("cuDeviceGet", cuDeviceGet(&dev, 0), "%d", dev);
 	SAY("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(&pctx, dev), "");

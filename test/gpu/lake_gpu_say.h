@@ -75,4 +75,24 @@ static inline void check(int ok, const char *what)
 		failures++;
 }
 
+/* A comparison program's start: "PROG KERNELS.fatbin", stdout line-buffered,
+ * the variant printed, the fatbin read (exits 2 on a usage or read error). */
+static inline void *gpu_test_start(int argc, char **argv, const char *prog, size_t *image_len)
+{
+	void *image;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
+		exit(2);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# %s (%s)\n", prog, LAKE_VARIANT);
+	image = lake_read_file(argv[1], image_len);
+	if (!image) {
+		fprintf(stderr, "%s: cannot read %s\n", prog, argv[1]);
+		exit(2);
+	}
+	return image;
+}
+
 #endif /* LAKE_GPU_SAY_H */

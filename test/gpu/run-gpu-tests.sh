@@ -20,12 +20,9 @@ fi
 
 fatbin=$build/lake_kernels.fatbin
 sock=$out/lakeD.sock
-"$build/daemon/lakeD" -f --socket "$sock" --device /dev/lake-absent --log-level info \
-	>"$out/lakeD.log" 2>&1 &
-daemon=$!
-trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || { echo "FAILED: lakeD did not open $sock"; cat "$out/lakeD.log"; exit 1; }
+. "$(dirname "$0")/../lake-daemon.sh"
+lake_start_daemon lakeD "$out/lakeD.log" "$sock" \
+	"$build/daemon/lakeD" -f --socket "$sock" --device /dev/lake-absent --log-level info
 export LAKE_SOCKET=$sock
 
 fail=0
