@@ -130,11 +130,27 @@ static int count_in(const char *path, const char *needle)
 	return n;
 }
 
-/* Starts lakeD-fake on @sock (foreground, log to @log), waits until it serves. */
+/* Waits up to @ms until @path holds more than @n lines with @needle. */
+static bool wait_more(const char *path, const char *needle, int n, int ms)
+{
+	double end = now_ms() + ms;
+
+	while (count_in(path, needle) <= n) {
+		if (now_ms() >= end)
+			return false;
+		usleep(5000);
+	}
+	return true;
+}
+
+#define TD_SERVING "serving user-space clients (liblake) on"
+
+/* Starts lakeD-fake on @sock (foreground, log to @log, appended), waits until
+ * it serves (a line more than the log had: a restart logs into the same file). */
 static void td_start_at(struct td *d, const char *sock, const char *log, bool verify)
 {
 	char conf[160], dev[160];
-	int fd;
+	int fd, served = count_in(log, TD_SERVING);
 
 	snprintf(d->sock, sizeof(d->sock), "%s", sock);
 	snprintf(d->log, sizeof(d->log), "%s", log);
@@ -153,7 +169,7 @@ static void td_start_at(struct td *d, const char *sock, const char *log, bool ve
 		      "-l", "info", verify ? "--fake-verify" : NULL, (char *)NULL);
 		_exit(127);
 	}
-	ck_assert_msg(wait_has(log, "serving user-space clients (liblake) on", 5000),
+	ck_assert_msg(wait_more(log, TD_SERVING, served, 5000),
 		      "lakeD-fake did not start serving %s (see %s)", sock, log);
 }
 
