@@ -111,6 +111,7 @@ static struct lake_client {
 	int sock;
 	__u32 epoch;			/* bumped per connection */
 	__u32 client_no;		/* lakeD's number for us */
+	__u32 server_pid;		/* the lakeD process serving us */
 
 	/* connecting: conn_lock is held across the hello */
 	pthread_mutex_t conn_lock;
@@ -129,6 +130,11 @@ static struct lake_client {
 
 static __thread __u32 lake_tid __attribute__((tls_model("initial-exec")));
 static pthread_once_t lake_atfork_once = PTHREAD_ONCE_INIT;
+/* Set on a thread's first call: its destructor tells lakeD the thread is gone. */
+static pthread_key_t lake_thread_key;
+/* liblake's own call (not the program's): not in the statistics. */
+static __thread bool lake_own_call;
+static pthread_once_t lake_thread_key_once = PTHREAD_ONCE_INIT;
 
 #define LAKE_STAT_INC(f)	__atomic_fetch_add(&g.st.f, 1, __ATOMIC_RELAXED)
 
@@ -570,9 +576,13 @@ static int lake_read_reply(int fd, struct lake_uhello_reply *r, bool *refused, c
 	do
 		n = recv(fd, r, sizeof(*r), MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n == 0) {
+	if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) {
 		snprintf(why, whylen, "it closed the connection without an answer");
 		return -ECONNRESET;
+	}
+	if (n < 0) {
+		snprintf(why, whylen, "reading its answer: %s", strerror(errno));
+		return -errno;
 	}
 	if (n != (ssize_t)sizeof(*r) || r->magic != LAKE_UREPLY_MAGIC) {
 		snprintf(why, whylen, "malformed answer to the hello (%zd bytes): not a lakeD "
@@ -635,11 +645,13 @@ static int lake_connect(void)
 	lake_transport_reset(&g.transport);
 
 	err = lake_send_hello(fd);
-	if (err) {
+	if (err && err != -EPIPE && err != -ECONNRESET) {
 		lake_report("liblake: cannot send the hello to lakeD at %s: %s", g.path,
 			    strerror(-err));
 		goto fail;
 	}
+	/* lakeD may have answered (a refusal says why) and closed before our
+	 * hello went out: its answer is still there to read. */
 	err = lake_read_reply(fd, &reply, &refused, why, sizeof(why));
 	if (err) {
 		lake_report("liblake: lakeD at %s %s: %s; calls fail with "
@@ -653,6 +665,7 @@ static int lake_connect(void)
 	g.connected = true;
 	g.epoch++;
 	g.client_no = reply.client;
+	g.server_pid = reply.server_pid;
 	pthread_mutex_unlock(&g.lock);
 	LAKE_STAT_INC(connects);
 	if (g.down_reported)
@@ -866,14 +879,16 @@ static int lake_u_submit(struct lake_transport *t, struct lake_call *call)
 	epoch = g.epoch;
 	pthread_mutex_unlock(&g.lock);
 
-	LAKE_STAT_INC(calls);
+	if (!lake_own_call)
+		LAKE_STAT_INC(calls);
 	/* Either lakeD sees the new tail before it sleeps, or we see it
 	 * sleeping (it sets the flag, fences, then looks at the tail). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&g.uctrl->daemon_sleeping, __ATOMIC_RELAXED))
 		lake_futex_wake(&g.ctrl->sq_tail, 1);
 	if (call->async) {
-		LAKE_STAT_INC(async_calls);
+		if (!lake_own_call)
+			LAKE_STAT_INC(async_calls);
 		return LAKE_OK;
 	}
 	return lake_wait_reply(call, epoch);
@@ -928,12 +943,45 @@ static void lake_u_arena_free(struct lake_transport *t, void *p, __u64 len)
 	lake_arena_free(&g.arena, p, len);
 }
 
+/*
+ * A thread that made calls exits: lakeD forgets what it kept for it (its
+ * deferred errors, its current context) at once, instead of when its table
+ * needs the room.  One async null call, only while connected.
+ */
+static void lake_thread_gone(void *unused)
+{
+	struct lake_call c;
+	bool connected;
+
+	(void)unused;
+	pthread_mutex_lock(&g.lock);
+	connected = g.connected;
+	pthread_mutex_unlock(&g.lock);
+	if (!connected || !lake_tid)
+		return;
+	if (lake_call_begin(&c, &g.transport, LAKE_API_NOP, sizeof(struct lake_nop),
+			    sizeof(struct lake_nop), true))
+		return;
+	lake_call_hdr(&c)->flags |= LAKE_MSG_THREAD_GONE;
+	lake_own_call = true;
+	lake_call_end(&c, lake_call_submit(&c));
+	lake_own_call = false;
+}
+
+static void lake_thread_key_make(void)
+{
+	pthread_key_create(&lake_thread_key, lake_thread_gone);
+}
+
 static __u32 lake_u_client_id(struct lake_transport *t)
 {
 	(void)t;
-	/* Sticky async errors belong to the calling thread. */
-	if (!lake_tid)
+	/* Deferred async errors and the current context belong to the calling thread. */
+	if (!lake_tid) {
 		lake_tid = (__u32)syscall(SYS_gettid);
+		pthread_once(&lake_thread_key_once, lake_thread_key_make);
+		pthread_setspecific(lake_thread_key, (void *)1);
+	}
 	return lake_tid;
 }
 
@@ -1006,6 +1054,6 @@ void lake_client_stats(struct lake_client_stats *st)
 	st->nslots = g.nslots;
 	st->connected = g.connected;
 	st->client = g.client_no;
-	st->reserved = 0;
+	st->server_pid = g.server_pid;
 	pthread_mutex_unlock(&g.lock);
 }

@@ -149,6 +149,8 @@ def vendor_arg(p):
             return f"h_{p.name}"
         return f"({p.type.plain})a->{p.name}"
     bit = f"(present & (1u << {p.out_bit}))"
+    if p.sizes_extent:
+        return f"({p.plain_c_type})&out_{p.name}"  # lakeD needs it to register a range
     if p.type.kind == "handle":
         return f"{bit} ? &out_{p.name} : NULL"
     return f"{bit} ? ({p.plain_c_type})&out_{p.name} : NULL"
@@ -172,11 +174,26 @@ def _walk_params(node, names):
 
 
 def _size_params(f):
-    """Parameters that size a buffer: tests keep them small."""
+    """Parameters that size a buffer or a device range a call touches: tests
+    keep them small (the device ranges tests make are bigger)."""
     names = set()
     for p in f.buffers:
         _walk_params(p.size_ast, names)
+    for p in f.ranges:
+        _walk_params(p.extent_ast, names)
     return names
+
+
+def _reservation_size(f, p):
+    """Is p the size of an address range reservation: what the reserving
+    call's extent names, or the size the call giving one back passes?"""
+    names = set()
+    for q in f.params:
+        if q.lifetime == "reserves":
+            _walk_params(q.extent_ast, names)
+        if q.lifetime == "unreserves" and p is f.params[1]:
+            return True
+    return p.name in names
 
 
 def _count_params(f, accepting=True):
@@ -198,6 +215,10 @@ def test_value(f, p):
         return "3"
     if p.name in _size_params(f):
         return "24"
+    if p.lifetime in ("retains", "releases"):
+        return "7"      # the same value for the call that takes a reference and the one that drops it
+    if _reservation_size(f, p):
+        return "4096"   # the same for the call that reserves and the one that gives it back
     for q in f.params:
         if q.selector is p:
             return str(q.attr_types[0][0])
@@ -205,6 +226,8 @@ def test_value(f, p):
             vals = p.type.values
             return str(vals[1]["value"] if len(vals) > 1 else vals[0]["value"])
     seed = (f.api_id or 0) * 64 + p.index * 4 + 1
+    if p.extent_ast is not None or p.lifetime == "unreserves":
+        return f"{seed * 65536}ULL"    # device ranges of different parameters do not overlap
     return _seed_literal(p.type.wire, seed)
 
 
@@ -229,20 +252,32 @@ def member_slot(f, p, m):
 def member_test_value(f, p, leaf, i):
     """The value tests give value leaf @leaf (number @i) of struct input @p."""
     t = p.type
-    sizes, whens, selectors = set(), {}, {}
+    sizes, range_sizes, whens, selectors = set(), set(), {}, {}
     for m in t.buffer_members:
         _walk_names(m.size_ast, ("member",), sizes)
         if m.when:
             whens[m.when[0].name] = m.when[1]
+    for m in t.range_members:
+        # Small: a device range the kernel tests make must hold what they touch.
+        _walk_names(m.extent_ast, ("member",), range_sizes)
+        if m.when:
+            whens.setdefault(m.when[0].name, m.when[1])
     for _, sel, allowed in t.selectors:
         selectors[sel] = allowed[0][0]
+    for m in t.accepting_members:
+        selectors.setdefault(m.name, m.accepted[0][0])
+    seed = (f.api_id or 0) * 64 + p.index * 8 + i + 2
+    if leaf["range"]:
+        return f"{seed * 65536}ULL"    # device ranges of different members do not overlap
     if leaf["name"] in whens:
         return str(whens[leaf["name"]])
     if leaf["name"] in selectors:
         return str(selectors[leaf["name"]])
+    if leaf["name"] in range_sizes:
+        return "2"
     if leaf["name"] in sizes:
         return "3" if any(m.elem is not None and m.elem.needs_check for m in t.buffer_members) else "24"
-    return _seed_literal(leaf["wire"], (f.api_id or 0) * 64 + p.index * 8 + i + 2)
+    return _seed_literal(leaf["wire"], seed)
 
 
 def fake_out_bits(f, p):
@@ -296,11 +331,15 @@ def needed_handles(f, arrays=True):
             continue
         if p.kind == "handles" and not arrays:
             continue
-        if p.kind == "handles" or (p.kind is None and (p.type.kind == "handle" or p.lifetime == "destroys")):
+        if p.kind == "handles" or (p.kind is None and (
+                p.type.kind == "handle" or p.lifetime in ("destroys", "unreserves")
+                or p.extent_ast is not None or p.type.is_value)):
             out.setdefault(p.type.name, p)
         elif p.by is not None:
             for _, t in p.type.handle_leaves:
                 out.setdefault(t.name, p)
+            for m in p.type.range_members:
+                out.setdefault(m.type.name, p)
         elif p.kind == "attribute":
             for _, _, t in p.attr_types[:1]:
                 if t.kind == "handle":
@@ -341,6 +380,86 @@ def find_creators(specset):
     return order, {t.name: (f, p) for t, f, p in order}
 
 
+def fake_roles(f):
+    """What the test double's device model does for f (lake_fake.c): the
+    parts of the CUDA driver's behaviour that show a daemon's bookkeeping
+    bugs -- device addresses handed out and reused, counted references to
+    primary contexts, per-thread current contexts, global stream capture."""
+    s = f.spec
+    ctx_t = getattr(s, "context_type", None)
+    roles = {}
+    for p in f.params:
+        if p.lifetime == "retains":
+            roles["retain"] = p
+        if p.lifetime == "releases":
+            roles["release"] = p
+        if p.kind is None and p.type is not None and p.type.is_range:
+            if p.dir == "out" and p.lifetime in ("creates", "reserves"):
+                roles["dev_alloc"] = p
+            elif p.dir == "out" and p.parent is not None:
+                roles["global_out"] = p
+            elif p.dir == "in" and p.lifetime in ("destroys", "unreserves"):
+                roles["dev_free"] = p
+            elif p.dir == "in" and p.extent_ast is not None:
+                roles.setdefault("dev_access", []).append(p)
+        if ctx_t is not None and p.type is ctx_t:
+            if p.dir == "out" and p.lifetime == "creates":
+                roles["ctx_create"] = p
+            elif p.dir == "in" and p.lifetime == "destroys":
+                roles["ctx_destroy"] = p
+            elif p.dir == "out" and len(f.params) == 1:
+                roles["get_current"] = p
+            elif p.dir == "out" and any(q.lifetime == "retains" for q in f.params):
+                roles["primary_out"] = p
+    if ctx_t is not None and f is s.helpers.get("set_current"):
+        roles["set_current"] = f.params[0]
+    # Needs a live current context: anything that takes or makes a resource
+    # living in one (not the context calls themselves, not device queries).
+    if ctx_t is not None and not any(p.type is ctx_t for p in f.params) and (
+            any(p.kind == "kernel-params" for p in f.params) or
+            any(p.type is not None and (p.type.kind == "handle" or p.type.tracked)
+                for p in f.params)):
+        roles["needs_context"] = True
+    # CUDA's global stream capture: no spec attribute describes it, so it is
+    # modelled by name.  While a GLOBAL capture runs anywhere in the process,
+    # allocating and freeing device memory fails.
+    if f.name == "cuStreamBeginCapture":
+        roles["capture_begin"] = (f.params[0], f.params[1])
+    if f.name == "cuStreamEndCapture":
+        roles["capture_end"] = f.params[0]
+    # (Stream-ordered allocation, which takes a stream, is allowed: it
+    # becomes a node of the captured graph.)
+    if ("dev_alloc" in roles or "dev_free" in roles) and not any(
+            p.is_handle and p.type is getattr(s.helpers.get("stream_sync"), "params", [p])[0].type
+            for p in f.params):
+        roles["capture_unsafe"] = True
+    return roles
+
+
+def expected_out(f, p):
+    """The C value the test double writes into output p of f (tests compare
+    with it).  None for a device address: the double's allocator picks it."""
+    roles = fake_roles(f)
+    if p is roles.get("dev_alloc"):
+        return None
+    if p is roles.get("primary_out") or p is roles.get("get_current"):
+        return "LAKE_FAKE_PRIMARY_CTX"   # (a thread that never set a context)
+    if p is roles.get("global_out"):
+        return f"lake_fake_global({f.api_id})"
+    return f"lake_fake_out({f.api_id}, {p.index})"
+
+
+def result_value(spec, name, fallback=None):
+    """The number of the spec's result value @name (the test double writes
+    results without the public header); @fallback, a value name, if absent."""
+    for v in spec.result.values:
+        if v["name"] == name:
+            return v["value"]
+    if fallback is None:
+        raise KeyError(name)
+    return result_value(spec, fallback)
+
+
 def make_env():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -353,6 +472,7 @@ def make_env():
                        size_c=size_c, to_wire=to_wire, from_wire=from_wire,
                        vendor_arg=vendor_arg, read_once=read_once, c_literal=c_literal)
     env.globals.update(test_value=test_value, test_real=test_real, fake_out_bits=fake_out_bits,
+                       fake_roles=fake_roles, result_value=result_value, expected_out=expected_out,
                        param_doc=param_doc, test_string=test_string,
                        member_test_value=member_test_value, member_slot=member_slot,
                        MAX_HANDLES=MAX_HANDLES, MAX_CHECKED=MAX_CHECKED, ATTR_BYTES=ATTR_BYTES)
@@ -512,18 +632,46 @@ def render_all(specset, rel_base):
 
     def needs_creator(p):
         return p.kind is None and p.by is None and p.type is not None and p.dir == "in" and \
-            (p.type.kind == "handle" or p.lifetime == "destroys")
+            (p.type.kind == "handle" or p.lifetime in ("destroys", "unreserves")
+             or p.extent_ast is not None or p.type.is_value)
+
+    def is_range(p):
+        """A device address (a tracked scalar): the test double's allocator
+        chooses it, so tests check that it is one, not what it is."""
+        return p.kind is None and p.type is not None and p.type.is_range
+
+    # For each type of counted reference, the function that takes one (tests
+    # take a reference before they drop it).
+    retainers = {}
+    for sp in specset.specs:
+        for f in sp.functions:
+            for p in f.params:
+                if p.lifetime == "retains" and f.remoted:
+                    retainers.setdefault(p.type.name, f)
+
+    # Address range reservations: (type, the function that makes one, its
+    # output), for the tests of the function that gives one back.
+    reservers = {}
+    for sp in specset.specs:
+        for f in sp.functions:
+            for p in f.outs:
+                if p.lifetime == "reserves" and f.remoted:
+                    reservers.setdefault(p.type.name, (f, p))
+
+    # Counted references: (type name, the function that drops one).
+    ref_types = [(tname, f) for sp in specset.specs for tname, f in sp.releasers.items()]
 
     compat_functions = [f for s in specset.specs for f in s.compat_functions]
     learners = [f for f in remoted if f.learns]
     test_kernel = test_string(learners[0], learners[0].learns.name_param) if learners else "lake_test_kernel"
     test_ptx = TEST_PTX.format(kernel=test_kernel)
-    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, test_kernel=test_kernel,
-                  test_ptx=test_ptx,
+    common = dict(specs=specset.specs, remoted=remoted, tracked_types=tracked, ref_types=ref_types,
+                  test_kernel=test_kernel, test_ptx=test_ptx,
                   creators=creators, creator_of=creator_of, expected_real=expected_real,
                   expected_real_of=expected_real_of, needed_handles=needed_handles,
-                  needs_creator=needs_creator, compat_functions=compat_functions,
-                  compat=False,
+                  needs_creator=needs_creator, is_range=is_range, retainers=retainers,
+                  reservers=reservers,
+                  compat_functions=compat_functions, compat=False,
                   wire_structs=wire_structs, hash=specset.hash, max_api=specset.max_api,
                   loop_spec_index={s.name: i for i, s in enumerate(specset.specs)})
     env = make_env()

@@ -100,10 +100,13 @@ COMPAT_SHAPES = {
 }
 ERROR_KEYS = ("unavailable", "timeout", "interrupted", "invalid", "unsupported",
               "no-memory", "protocol", "invalid-handle", "no-vendor")
-# Needed only by specs that use what they answer: a `file` parameter
-# (no-file) and a count output clamped to the caller's capacity (too-small).
-OPTIONAL_ERROR_KEYS = ("no-file", "too-small")
-DAEMON_HELPERS = ("stream-sync", "param-info")
+# Optional error kinds, and the kind each falls back to when a spec omits it
+# (None: needed only by specs that use what they answer: a `file` parameter
+# needs no-file, a count output clamped to the caller's capacity too-small).
+OPTIONAL_ERROR_KEYS = {"not-held": "invalid", "no-file": None, "too-small": None}
+DAEMON_HELPERS = ("stream-sync", "param-info", "set-current", "push-current", "pop-current",
+                  "unmap")
+LIFETIMES = ("creates", "destroys", "retains", "releases", "reserves", "unreserves")
 SIZE_FUNCTIONS = {"module_image_size": "lake_module_image_size"}
 # Size functions over scalars: name -> (C function, number of arguments).
 SIZE_CALLS = {"extent2d": ("lake_sz_extent2d", 5), "extent3d": ("lake_sz_extent3d", 8)}
@@ -161,6 +164,8 @@ class CType:
         self.members = []               # struct/union: [Member]
         self.aliases = []               # other typedef names of the type
         self.returns, self.args = None, None   # callback
+        self.tracks = "range"           # a tracked scalar: a device range, or an opaque value
+        self.scope = "context"          # a created one dies with the context it was made in
         self.node = None
 
     @property
@@ -196,6 +201,18 @@ class CType:
         return self.destroy is not None
 
     @property
+    def is_range(self):
+        """A tracked scalar that is a device address: values name ranges of
+        bytes, which lakeD checks every address a client passes against."""
+        return self.kind == "scalar" and self.tracked and self.tracks == "range"
+
+    @property
+    def is_value(self):
+        """A tracked scalar that is an opaque number (an allocation handle):
+        lakeD keeps the values a client holds, never as address ranges."""
+        return self.kind == "scalar" and self.tracked and self.tracks == "value"
+
+    @property
     def is_record(self):
         return self.kind in ("struct", "union")
 
@@ -215,20 +232,33 @@ class CType:
         return [m for m in self.members if m.kind == "buffer"]
 
     @property
+    def range_members(self):
+        """Top-level members that are device addresses (with their extents)."""
+        return [m for m in self.members if m.type is not None and m.type.is_range]
+
+    @property
+    def accepting_members(self):
+        """Top-level enum members with a list of accepted values."""
+        return [m for m in self.members if m.accepted]
+
+    @property
     def selectors(self):
         """[(union path, selector path, [(value, name)])] at any depth."""
         return _selectors(self.members, "")
 
     @property
     def is_plain(self):
-        """Crosses as bytes, unchecked: no handles, pointers or selected unions."""
+        """Crosses as bytes, unchecked: no handles, pointers, device addresses,
+        selected unions or accepted-value lists."""
         return not (self.handle_leaves or self.ptr_members or self.selectors
+                    or self.range_members or self.accepting_members
                     or _has_unsafe_union(self.members))
 
     @property
     def needs_check(self):
-        """Its values must be checked (selected unions) before lakeD uses them."""
-        return bool(self.selectors)
+        """Its values must be checked (selected unions, accepted values)
+        before lakeD uses them."""
+        return bool(self.selectors or self.accepting_members)
 
     @property
     def size(self):
@@ -245,7 +275,7 @@ class Member:
             self.fail(f"member name '{self.name}' is not a C identifier, or is a C keyword "
                       f"or kernel/libc macro")
         _only(path, node, ("name", "type", "count", "doc", "kind", "dir", "size", "elem",
-                           "c-type", "when", "selector", "allow", "struct", "union"),
+                           "c-type", "when", "selector", "allow", "struct", "union", "extent"),
               f"member '{self.name}' of '{owner}'")
         self.doc = node.get("doc", "")
         self.kind = node.get("kind")
@@ -264,6 +294,9 @@ class Member:
         self.inline = None       # "struct" | "union"
         self.size_ast = None
         self.when = None         # (Member, value, value name)
+        self.extent_text = node.get("extent")
+        self.extent_ast = None   # a device-address member: the bytes a call touches from it
+        self.accepted = []       # an enum member with 'allow': [(value, name)] accepted
         self.selector = None     # sibling Member
         self.allow = []          # [(value, value name, union Member)]
         for key in ("struct", "union"):
@@ -324,7 +357,7 @@ def _value_leaves(members, prefix, kind):
         elif m.type.kind in ("scalar", "enum"):
             for p in _leaf_paths(base, m.count):
                 out.append({"name": p, "type": m.type.name, "wire": m.type.wire,
-                            "ctype": m.type})
+                            "ctype": m.type, "member": m, "range": m.type.is_range})
     return out
 
 
@@ -377,7 +410,7 @@ def _members_plain(members):
         if m.inline:
             if not _members_plain(m.members):
                 return False
-        elif m.type.kind == "handle":
+        elif m.type.kind == "handle" or m.type.is_range or m.accepted:
             return False
         elif m.type.is_record and not _members_plain(m.type.members):
             return False
@@ -433,8 +466,8 @@ class Param:
                               f"macro (rename it: names do not matter to the ABI)")
         _only(path, node, ("name", "type", "kind", "dir", "doc", "size", "count",
                            "elem", "max", "function", "c-type", "lifetime",
-                           "parent", "learn-params", "kernels-from", "nul-terminated",
-                           "by", "allow", "selector", "types", "key", "fallback"),
+                           "parent", "learn-params", "extent", "untracked", "owned", "kernels-from",
+                           "nul-terminated", "by", "allow", "selector", "types", "key", "fallback"),
               f"parameter '{self.name}'")
         self.doc = node.get("doc", "")
         self.kind = node.get("kind")
@@ -462,6 +495,11 @@ class Param:
         self.types_node = node.get("types")
         self.key_name = node.get("key")
         self.fallback = node.get("fallback")
+        self.extent = node.get("extent")
+        self.extent_ast = None  # size tree of the device range this value names
+        self.sizes_extent = False   # an output another output's extent is computed from
+        self.untracked = node.get("untracked", False)   # an output address that is no range
+        self.owned = node.get("owned", False)   # an input handle the client must have created
         self.node, self.path = node, path
         self.type = None       # CType for typed params; the handle type of 'handles'
         self.elem = None       # CType for typed buffers
@@ -578,7 +616,7 @@ class Function:
         if not IDENT.match(self.name):
             _fail(path, node, f"function name '{self.name}' is not a C identifier")
         _only(path, node, ("name", "vendor", "doc", "mode", "stream", "impl",
-                           "params", "refused", "since"), f"function '{self.name}'")
+                           "params", "refused", "since", "context"), f"function '{self.name}'")
         self.doc = _need(path, node, "doc")
         self.vendor_given = node.get("vendor")
         self.vendor = self.vendor_given or self.name      # what lakeD calls
@@ -588,6 +626,14 @@ class Function:
         self.impl = node.get("impl")
         self.refused = node.get("refused")
         self.since = node.get("since")
+        # 'context: own': it changes the current context's settings, which
+        # only a context the client made may have changed (lakeD's default
+        # context is shared by every client of the process).
+        self.context = node.get("context")
+        if self.context not in (None, "own"):
+            _fail(path, node, f"{self.name}: 'context' is 'own' (the call needs a current context "
+                              f"the client created)")
+        self.context_op = None  # "push"/"pop": lakeD keeps the calling thread's context stack
         self.ptds = False       # the vendor has a per-thread-default-stream variant
         self.procs = [(self.name, self.since or 0, 0, 0)]   # what cuGetProcAddress answers
         self.proc_checks = []   # (name, version) of typedefs the conformance check compares
@@ -607,6 +653,8 @@ class Function:
             self.params.append(Param(self, p, path))
         self.api_id = 0
         self.learns = None      # the out CUfunction param with learn-params
+        if self.context is not None and self.refused is not None:
+            _fail(path, node, f"{self.name}: a refused function takes no 'context'")
 
     def fail(self, msg):
         _fail(self.path, self.node, f"{self.name}: {msg}")
@@ -675,6 +723,28 @@ class Function:
     @property
     def checked_buffers(self):
         return [p for p in self.params if p.checked]
+
+    @property
+    def produces(self):
+        """Does a successful call hand something back or change what the
+        client holds: an output value, buffer, handle array, attribute or
+        text, a resource created or destroyed, a reference taken or dropped,
+        the calling thread's context?  Such a call's own result is never
+        replaced by an earlier async call's deferred error."""
+        return bool(self.outs) or bool(self.ext_outs) or self.learns is not None or any(
+            (p.kind in ("buffer", "handles") and p.dir != "in") or p.lifetime is not None
+            for p in self.params) or any(m.dir != "in" for _, m in self.struct_buffers) \
+            or self.context_op is not None
+
+    @property
+    def ranges(self):
+        """Input device addresses with the extent each call touches."""
+        return [p for p in self.params if p.dir == "in" and p.extent_ast is not None]
+
+    @property
+    def member_ranges(self):
+        """[(struct param, member)]: device-address members of struct inputs."""
+        return [(p, m) for p in self.params if p.by for m in p.type.range_members]
 
     @property
     def wire_params(self):
@@ -768,16 +838,18 @@ class Spec:
         self.result_name = _need(path, result, "type")
         self.success = _need(path, result, "success")
         errors = _need(path, result, "errors", dict)
+        known = ERROR_KEYS + tuple(OPTIONAL_ERROR_KEYS)
         for key in errors:
-            if key not in ERROR_KEYS + OPTIONAL_ERROR_KEYS:
-                _fail(path, errors, f"unknown error kind '{key}' "
-                                    f"(known: {', '.join(ERROR_KEYS + OPTIONAL_ERROR_KEYS)})")
+            if key not in known:
+                _fail(path, errors, f"unknown error kind '{key}' (known: {', '.join(known)})")
         for key in ERROR_KEYS:
             _need(path, errors, key)
         for key in OPTIONAL_ERROR_KEYS:
             if key in errors:
                 _need(path, errors, key)
-        self.errors = {k.replace("-", "_"): errors.get(k) for k in ERROR_KEYS + OPTIONAL_ERROR_KEYS}
+        self.errors = {k.replace("-", "_"): errors[k] for k in ERROR_KEYS}
+        for key, fallback in OPTIONAL_ERROR_KEYS.items():
+            self.errors[key.replace("-", "_")] = errors.get(key, errors[fallback] if fallback else None)
         self.result_node = result
         daemon = root.get("daemon", {}) or {}
         if not isinstance(daemon, dict):
@@ -842,10 +914,18 @@ class Spec:
             _fail(path, node, f"type '{name}': unknown kind '{kind}' "
                               f"(known: {', '.join(TYPE_KINDS)})")
         _only(path, node, ("name", "kind", "doc", "c-type", "tag", "values", "fields",
-                           "destroy", "returns", "args", "aliases"), f"type '{name}'")
+                           "destroy", "returns", "args", "aliases", "tracks", "scope"), f"type '{name}'")
         doc = _need(path, node, "doc")
         t = CType(name, kind, spec=self, doc=doc, destroy=node.get("destroy"), line=node.line)
         t.node = node
+        t.tracks = node.get("tracks", "range")
+        if t.tracks not in ("range", "value") or ("tracks" in node and (kind != "scalar" or not t.tracked)):
+            _fail(path, node, f"type '{name}': 'tracks' (range or value) applies to a scalar "
+                              f"with 'destroy'")
+        t.scope = node.get("scope", "context")
+        if t.scope not in ("context", "process") or ("scope" in node and not t.tracked):
+            _fail(path, node, f"type '{name}': 'scope' (context or process) applies to a type "
+                              f"with 'destroy'")
         aliases = node.get("aliases", []) or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) and IDENT.match(a) for a in aliases):
             _fail(path, node, f"type '{name}': 'aliases' must be a list of type names")
@@ -984,9 +1064,23 @@ class SpecSet:
                 if t.name == owner.split(".")[0]:
                     m.fail("a struct cannot contain itself")
                 m.type = t
-                for field in ("dir", "size", "elem", "when", "c-type"):
+                for field in ("dir", "size", "elem", "c-type") + (() if t.is_range else ("when", "extent")):
                     if m.node.get(field) is not None:
-                        m.fail(f"'{field}' does not apply to a typed member")
+                        m.fail(f"'{field}' does not apply to a typed member"
+                               + (" (only to a device address)" if field in ("when", "extent") else ""))
+                if t.is_range:
+                    # lakeD checks the address against the client's ranges
+                    # (the bytes a call touches: 'extent', over sibling members).
+                    if kind == "union" or depth or m.count:
+                        m.fail("a device-address member is supported at a struct's top level only "
+                               "(not in a union, a nested struct or an array)")
+                    if m.extent_text is None:
+                        m.fail(f"a {t.name} member needs 'extent' (the bytes a call touches from "
+                               f"it, over the struct's members)")
+                elif t.is_value:
+                    m.fail(f"a {t.name} (a tracked value) cannot be a member")
+            elif m.extent_text is not None:
+                m.fail("'extent' applies to a device-address member (a tracked scalar type)")
             elif m.kind == "address":
                 if m.c_type_override is not None and not m.c_type_override.strip().endswith("*"):
                     m.fail("kind 'address' is a pointer the vendor reads as a device address: 'c-type' must be a pointer")
@@ -1015,13 +1109,19 @@ class SpecSet:
 
         # Second pass: references between siblings.
         for m in members:
-            if m.kind == "buffer":
-                expr = m.size_text if m.size_text is not None else m.count
-                m.size_ast = self._parse_size(str(expr), m.fail,
-                                              lambda n: self._member_operand(members, m, n),
-                                              None, None)
-                if m.count is not None:
-                    m.size_ast = ("mul", m.size_ast, ("sizeof", m.elem))
+            is_range = m.type is not None and m.type.is_range
+            if m.kind == "buffer" or is_range:
+                if is_range:
+                    m.extent_ast = self._parse_size(str(m.extent_text), m.fail,
+                                                    lambda n: self._member_operand(members, m, n),
+                                                    None, None)
+                else:
+                    expr = m.size_text if m.size_text is not None else m.count
+                    m.size_ast = self._parse_size(str(expr), m.fail,
+                                                  lambda n: self._member_operand(members, m, n),
+                                                  None, None)
+                    if m.count is not None:
+                        m.size_ast = ("mul", m.size_ast, ("sizeof", m.elem))
                 if m.when_node is not None:
                     w = m.when_node
                     if not isinstance(w, dict) or set(w) != {"member", "is"}:
@@ -1035,7 +1135,7 @@ class SpecSet:
                         m.fail(f"when: '{w['is']}' is not a value of {wm.type.name}")
                     m.when = (wm, val, w["is"])
             elif m.when_node is not None:
-                m.fail("'when' applies to buffer members")
+                m.fail("'when' applies to buffer and device-address members")
             if m.selector_name is not None:
                 target = m.members if m.inline == "union" else \
                     (m.type.members if m.type is not None and m.type.kind == "union" else None)
@@ -1061,7 +1161,16 @@ class SpecSet:
                                f"which LAKE cannot translate inside a union")
                     m.allow.append((val, str(vname), um))
             elif m.allow_node is not None:
-                m.fail("'allow' goes with 'selector'")
+                # An enum member's accepted values (others are refused).
+                if m.kind is not None or m.inline or m.count or m.type.kind != "enum" or \
+                        not isinstance(m.allow_node, list) or not m.allow_node:
+                    m.fail("'allow' goes with 'selector' (a union member), or lists the accepted "
+                           "values of an enum member")
+                for vname in m.allow_node:
+                    val = s.enum_value(m.type, vname) if isinstance(vname, str) else None
+                    if val is None:
+                        m.fail(f"allow: '{vname}' is not a value of {m.type.name}")
+                    m.accepted.append((val, vname))
 
     def _order_types(self, s):
         """The spec's types in an order C accepts: records after the records
@@ -1102,13 +1211,17 @@ class SpecSet:
                     m.fail("a union member cannot be a host pointer")
         for m in t.members:
             if m.kind == "buffer" and m.elem is not None and m.elem.is_record:
-                if m.elem.handle_leaves or m.elem.ptr_members or _has_unsafe_union(m.elem.members):
-                    m.fail(f"buffer elem '{m.elem.name}' must not contain handles or pointers")
+                if m.elem.handle_leaves or m.elem.ptr_members or m.elem.range_members or \
+                        _has_unsafe_union(m.elem.members):
+                    m.fail(f"buffer elem '{m.elem.name}' must not contain handles, pointers or "
+                           f"device addresses")
                 if m.dir != "in" and m.elem.needs_check:
                     m.fail("a buffer of structs with selected unions is an input")
             sub = m.type if m.type is not None and m.type.is_record else None
             if sub is not None and sub.ptr_members:
                 m.fail(f"'{sub.name}' has host-pointer members: it cannot be nested")
+            if sub is not None and (sub.range_members or sub.accepting_members):
+                m.fail(f"'{sub.name}' has device-address or accepted-value members: it cannot be nested")
             if m.inline:
                 for x in m.members:
                     if x.kind == "buffer":
@@ -1165,6 +1278,79 @@ class SpecSet:
             _fail(s.path, s.raw, "async functions with buffers need a daemon stream-sync function")
         if any(f.is_async for f in s.functions if f.remoted) and sync is None:
             _fail(s.path, s.raw, "async functions need a daemon stream-sync function (tests use it)")
+        setcur = helpers.get("set_current")
+        s.context_type = None
+        if setcur is not None:
+            if len(setcur.params) != 1 or not setcur.params[0].is_handle \
+                    or setcur.params[0].dir != "in" or not setcur.remoted:
+                _fail(s.path, s.daemon_node, "daemon set-current must be a remoted function "
+                                             "taking exactly one input handle (the context)")
+            s.context_type = setcur.params[0].type
+        # A counted reference ('retains') needs the one function that drops it,
+        # which lakeD calls for each reference a client leaves behind.
+        s.releasers = {}
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "releases":
+                    if p.type.name in s.releasers:
+                        p.fail(f"a second function releases {p.type.name} references "
+                               f"(first: {s.releasers[p.type.name].name})")
+                    if len(f.params) != 1 or not f.remoted:
+                        p.fail("a releasing function must be remoted and take only the reference")
+                    s.releasers[p.type.name] = f
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "retains" and p.type.name not in s.releasers:
+                    p.fail(f"nothing releases {p.type.name} references: give one function "
+                           f"'lifetime: releases'")
+        # The calling thread's context stack: lakeD keeps it (the serving
+        # threads' own stacks are shared by every caller they serve), and
+        # answers these itself, making the caller's context current.
+        for key, op, shape in (("push_current", "push", ["in"]), ("pop_current", "pop", ["out"])):
+            fn = helpers.get(key)
+            if fn is None:
+                continue
+            if s.context_type is None or [p.dir for p in fn.params] != shape or \
+                    fn.params[0].type is not s.context_type or not fn.remoted or fn.params[0].lifetime:
+                _fail(s.path, s.daemon_node, f"daemon {key.replace('_', '-')} must be a remoted "
+                                             f"function taking one {'input' if op == 'push' else 'output'} "
+                                             f"context (and needs set-current)")
+            fn.context_op = op
+        for f in s.functions:
+            if f.context == "own" and s.context_type is None:
+                f.fail("'context: own' needs a daemon set-current function (the context type)")
+        # Address range reservations: the one function per type that gives one
+        # back takes (address, size), the size being the whole reservation;
+        # lakeD calls it for each reservation a client leaves (after the
+        # spec's unmap function over it: a reservation may hold mappings).
+        s.unreservers = {}
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "unreserves":
+                    if p.type.name in s.unreservers:
+                        p.fail(f"a second function gives {p.type.name} reservations back "
+                               f"(first: {s.unreservers[p.type.name].name})")
+                    if len(f.params) != 2 or f.params[0] is not p or not f.remoted or \
+                            f.params[1].kind is not None or f.params[1].type.kind != "scalar" or \
+                            f.params[1].dir != "in" or f.params[1].type.tracked:
+                        p.fail("a function that gives a reservation back must be remoted and take "
+                               "(the address, its size)")
+                    s.unreservers[p.type.name] = f
+        for f in s.functions:
+            for p in f.params:
+                if p.lifetime == "reserves" and p.type.name not in s.unreservers:
+                    p.fail(f"nothing gives {p.type.name} reservations back: give one function "
+                           f"'lifetime: unreserves'")
+        unmap = helpers.get("unmap")
+        if unmap is not None:
+            if len(unmap.params) != 2 or not unmap.params[0].type or not unmap.params[0].type.is_range \
+                    or unmap.params[0].dir != "in" or not unmap.remoted or \
+                    unmap.params[1].kind is not None or unmap.params[1].type.kind != "scalar":
+                _fail(s.path, s.daemon_node, "daemon unmap must be a remoted function taking "
+                                             "(a device address, a size)")
+        if s.unreservers and unmap is None:
+            _fail(s.path, s.daemon_node, "reservations need a daemon unmap function (lakeD unmaps "
+                                         "a reservation a client leaves before giving it back)")
         for t in s.types:
             if t.destroy_fn:
                 dfn = t.destroy_fn
@@ -1315,8 +1501,10 @@ class SpecSet:
                 et = self.types.get(p.elem_name)
                 if et is None or et.kind not in ("scalar", "struct", "enum"):
                     p.fail(f"buffer elem '{p.elem_name}' must be a scalar, enum or struct type")
-                if et.is_record and (et.handle_leaves or et.ptr_members or _has_unsafe_union(et.members)):
-                    p.fail(f"buffer elem '{et.name}' must not contain handles or pointers")
+                if et.is_record and (et.handle_leaves or et.ptr_members or et.range_members
+                                     or _has_unsafe_union(et.members)):
+                    p.fail(f"buffer elem '{et.name}' must not contain handles, pointers or "
+                           f"device addresses")
                 p.elem = et
             if (p.size is None) == (p.count is None):
                 p.fail("a buffer needs exactly one of 'size' (bytes) or 'count' (elements)")
@@ -1372,6 +1560,9 @@ class SpecSet:
                     p.fail(f"types: '{tname}' is not a scalar, enum, handle or plain struct type")
                 if t.is_record and not t.is_plain:
                     p.fail(f"types: '{tname}' holds handles or pointers")
+                if p.dir == "in" and t.kind == "scalar" and t.tracked:
+                    p.fail(f"types: an input {tname} would reach lakeD unchecked (a device address "
+                           f"or tracked value is a parameter of its own, with its checks)")
                 if t.is_record and t.size > ATTR_BYTES:
                     p.fail(f"types: '{tname}' is larger than {ATTR_BYTES} bytes")
                 p.attr_types.append((val, vname, t))
@@ -1391,20 +1582,55 @@ class SpecSet:
                               or (p.kind == "raw" and ct)):
                 p.fail(f"kind '{p.kind}' needs 'c-type', a pointer{' or callback' if p.kind == 'null-only' else ''} type")
         if p.lifetime is not None:
-            if p.lifetime not in ("creates", "destroys"):
-                p.fail(f"unknown lifetime '{p.lifetime}' (creates or destroys)")
-            if p.type is None or not (p.type.kind == "handle" or p.type.tracked):
+            if p.lifetime not in LIFETIMES:
+                p.fail(f"unknown lifetime '{p.lifetime}' ({', '.join(LIFETIMES)})")
+            if p.lifetime in ("retains", "releases"):
+                if p.type is None or p.dir != "in" or p.type.kind not in ("scalar", "enum") \
+                        or p.type.tracked:
+                    p.fail(f"'lifetime: {p.lifetime}' applies to an input scalar (the value "
+                           f"a counted reference is taken on)")
+            elif p.type is None or not (p.type.kind == "handle" or p.type.tracked):
                 p.fail("'lifetime' applies to handles and tracked scalars (types with 'destroy')")
-            if p.lifetime == "creates" and p.dir != "out":
-                p.fail("'lifetime: creates' applies to an output")
-            if p.lifetime == "destroys" and p.dir != "in":
-                p.fail("'lifetime: destroys' applies to an input")
+            if p.lifetime in ("creates", "reserves") and p.dir != "out":
+                p.fail(f"'lifetime: {p.lifetime}' applies to an output")
+            if p.lifetime in ("destroys", "unreserves") and p.dir != "in":
+                p.fail(f"'lifetime: {p.lifetime}' applies to an input")
+            if p.lifetime in ("reserves", "unreserves") and not (p.type.kind == "scalar" and p.type.is_range):
+                p.fail(f"'lifetime: {p.lifetime}' applies to a device address (an address range "
+                       f"reservation)")
+        is_range = p.kind is None and p.type is not None and p.type.is_range
+        is_value = p.kind is None and p.type is not None and p.type.is_value
         if p.parent is not None:
             pp = f.param(p.parent)
-            if not ((p.is_handle or p.kind == "handles") and p.dir == "out"):
-                p.fail("'parent' applies to an output handle")
+            if not ((p.is_handle or p.kind == "handles" or is_range) and p.dir == "out"):
+                p.fail("'parent' applies to an output handle, handle array or device address")
             if pp is None or not pp.is_handle or pp.dir != "in":
                 p.fail(f"parent '{p.parent}' is not an input handle parameter")
+        if p.owned is not False:
+            if p.owned is not True or not p.is_handle or p.dir != "in" or p.lifetime is not None:
+                p.fail("'owned: true' applies to an input handle (one the client must have created)")
+        if p.untracked is not False:
+            if p.untracked is not True or not is_range or p.dir != "out" or p.lifetime is not None \
+                    or p.parent is not None or p.extent is not None:
+                p.fail("'untracked: true' applies to an output device address that names no range "
+                       "of the client (no lifetime, parent or extent): a number passed back")
+        # A tracked scalar (a device address) names a range of bytes: lakeD
+        # checks every one a client passes against that client's own ranges.
+        if p.extent is not None:
+            if not (is_range or (is_value and p.dir == "out" and p.lifetime == "creates")):
+                p.fail("'extent' applies to device addresses (tracked scalars such as CUdeviceptr), "
+                       "and to a created tracked value (the device memory it holds)")
+            if p.lifetime in ("destroys", "unreserves"):
+                p.fail("a destroyed value names a whole range: it takes no 'extent'")
+            if is_range and p.dir == "out" and p.lifetime not in ("creates", "reserves") \
+                    and p.parent is None:
+                p.fail("an output range needs 'lifetime: creates' or 'reserves', or a 'parent' "
+                       "that owns it (or, for an address that is no range, 'untracked: true')")
+            p.extent_ast = self._param_size(f, p, str(p.extent), allow_outs=p.dir == "out")
+        elif is_range and p.lifetime not in ("destroys", "unreserves") and not p.untracked \
+                and f.refused is None:
+            p.fail(f"a {p.type.name} needs 'extent' (the bytes it spans from this address; 0: "
+                   f"none are touched), 'lifetime: destroys', or on an output 'untracked: true'")
         if p.learn_params is not None:
             if not (p.is_handle and p.dir == "out"):
                 p.fail("'learn-params' applies to an output handle")
@@ -1459,11 +1685,17 @@ class SpecSet:
 
 
     # -- size expressions -------------------------------------------------
-    def _param_size(self, f, p, text):
+    def _param_size(self, f, p, text, allow_outs=False):
+        """A parameter's size expression; with @allow_outs it may name output
+        scalars (an extent that is only known after the call, pitch * height)."""
         def name(n):
             q = f.param(n)
             if q is None:
                 p.fail(f"bad size expression '{text}': unknown parameter '{n}'")
+            if allow_outs and q.kind is None and q.dir == "out" and q is not p \
+                    and q.type.kind == "scalar" and not q.type.tracked:
+                q.sizes_extent = True   # lakeD always asks the vendor for it
+                return ("out", q)
             if q.kind is not None or q.type.kind not in ("scalar", "enum") or q.dir != "in":
                 p.fail(f"bad size expression '{text}': '{n}' is not an input scalar")
             return ("param", q)
@@ -1642,6 +1874,11 @@ def size_c(node, side, base=""):
         v = (p.name if side == "client" else f"a->{p.name}") if kind == "param" else f"{base}{p.name}"
         return f"lake_sz_from_s64(&ovf, (long long)({v}))" if p.type.wire.startswith("__s") \
             else f"(__u64)({v})"
+    if kind == "out":
+        p = node[1]
+        if side == "client":
+            return f"({p.name} ? (__u64)*{p.name} : 0)"
+        return f"(__u64)(out_{p.name})"
     if kind == "deref":
         p = node[1]
         if side == "client":

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * lakeD: LAKE's daemon.  Attaches to lake.ko's /dev/lake, maps the command
- * ring and the lakeShm arena, and executes each command with the vendor
- * libraries (libcuda, NVML) through lakeD's server core and the generated
- * dispatch table.
+ * lakeD: LAKE's daemon.  Attaches to lake.ko's /dev/lake and serves the
+ * kernel's calls, and those of user-space programs (liblake) on a UNIX
+ * socket, with the vendor libraries (libcuda, NVML) through lakeD's server
+ * core and the generated dispatch table.
  *
- * Threads: the main one serves the kernel's channel (or, without /dev/lake,
- * waits for a stop); a listener thread accepts user-space clients of liblake
- * on a UNIX socket, and each client gets its own channel and thread running
- * the same lake_serve() (lake_uchan.c).  The stop eventfd below wakes them all.
+ * Processes (lake_worker.h): this one attaches, opens the socket and becomes
+ * the supervisor (lake_super.c); the kernel's channel and each user's
+ * clients are served by worker processes of their own, started as
+ * "lakeD --worker ..." with the credentials of whom they serve.
  *
  * Built with LAKED_FAKE_VENDOR this is lakeD-fake: the same daemon over the
  * recording TEST DOUBLE of the vendor libraries, for VM tests without a GPU.
@@ -31,8 +31,9 @@
 #include "lake_config.h"
 #include "lake_kchan.h"
 #include "lake_log.h"
-#include "lake_uchan.h"
+#include "lake_super.h"
 #include "lake_vendor.h"
+#include "lake_worker.h"
 #ifdef LAKED_FAKE_VENDOR
 #include "lake_fake.h"
 #endif
@@ -62,21 +63,6 @@ static void lake_on_signal(int sig)
 		/* already readable */
 	}
 	errno = saved;
-}
-
-static void lake_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = lake_on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: poll() returns.  SA_RESETHAND: a second signal kills
-	 * lakeD at once, should cleanup hang (e.g. in a stuck GPU call). */
-	sa.sa_flags = SA_RESETHAND;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);	/* the user clients' sockets */
 }
 
 /*
@@ -149,7 +135,7 @@ static int lake_check(void)
 	void *p;
 
 	lake_vendor_load(&v);
-	gpu = lake_vendor_gpu_init(&v);
+	gpu = lake_vendor_gpu_init(&v, true);
 	if (gpu) {
 		/* A shared mapping, as the arena is. */
 		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -171,29 +157,17 @@ static int lake_check(void)
 	return gpu && pinned ? 0 : LAKED_EXIT_ERROR;
 }
 
-/* Without the kernel channel: sleep until a stop is asked. */
-static void lake_wait_for_stop(void)
-{
-	struct pollfd p = { .fd = lake_stop_fd, .events = POLLIN };
-
-	while (!atomic_load(&lake_stop))
-		poll(&p, 1, -1);
-}
-
 int main(int argc, char **argv)
 {
-	struct lake_serve_opts opts = { .stop = &lake_stop };
-	struct lake_serve_stats stats = { 0 };
-	struct lake_vendor_state v;
-	struct lake_srv_conn *conn = NULL;
-	struct lake_uchan_server *users = NULL;
+	struct lake_super_opts so;
 	struct lake_config cfg;
-	struct lake_kchan k;
 	enum lake_config_result cr;
-	int report_fd = -1, rc = 0, sig;
-	bool pinned = false, kernel = true;
+	int report_fd = -1, rc, exe_fd, dev_fd = -1;
 	char err[600];
 
+	/* lakeD's own processes (never for a user to type). */
+	if (argc >= 2 && !strcmp(argv[1], "--worker"))
+		return lake_worker_main(LAKED_PROG);
 	lake_log_init(LAKED_PROG);
 	cr = lake_config_from_args(&cfg, argc, argv, LAKE_DEFAULT_CONFIG, err, sizeof(err));
 	switch (cr) {
@@ -213,6 +187,8 @@ int main(int argc, char **argv)
 #endif
 		       );
 		return 0;
+	case LAKE_CONFIG_STATUS:
+		return lake_super_status(cfg.socket);
 	default:
 		break;
 	}
@@ -234,6 +210,12 @@ int main(int argc, char **argv)
 	if (cfg.config[0])
 		lake_info("settings from %s", cfg.config);
 
+	/* Our own binary, for the workers: opened now, while it is the one running. */
+	exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (exe_fd < 0) {
+		lake_err("/proc/self/exe: %s (lakeD starts its workers from it)", strerror(errno));
+		return LAKED_EXIT_ERROR;
+	}
 	if (!cfg.foreground) {
 		report_fd = lake_detach();
 		if (report_fd < 0)
@@ -244,81 +226,33 @@ int main(int argc, char **argv)
 		lake_err("eventfd: %s", strerror(errno));
 		return LAKED_EXIT_ERROR;
 	}
-	lake_signals();
+	lake_stop_signals(lake_on_signal);
 
 	/*
-	 * Attach first: a refused attach is reported alone, before any GPU work.
-	 * Without lake.ko (no device file) lakeD still serves user-space
+	 * Attach first: a refused attach is reported alone, before anything
+	 * else.  Without lake.ko (no device file) lakeD still serves user-space
 	 * clients, if it has a socket.
 	 */
-	memset(&k, 0, sizeof(k));
-	k.fd = -1;
+	memset(&so, 0, sizeof(so));
 	if (cfg.socket[0] && access(cfg.device, F_OK) && errno == ENOENT) {
 		lake_warn("%s missing: is lake.ko loaded? (modprobe lake) -- serving user-space "
 			  "clients only, on %s", cfg.device, cfg.socket);
-		kernel = false;
-	} else if (lake_kchan_open(&k, cfg.device, lake_stop_fd)) {
-		return LAKED_EXIT_ERROR;
+	} else {
+		dev_fd = lake_kchan_attach(cfg.device, &so.attach);
+		if (dev_fd < 0)
+			return LAKED_EXIT_ERROR;
 	}
-	lake_vendor_load(&v);
-	lake_vendor_gpu_init(&v);	/* makes device 0's primary context current here */
-	opts.spin_us = cfg.spin_us;
-	if (kernel) {
-		pinned = lake_vendor_pin(&v, k.chan.ring.arena, k.chan.ring.arena_size, "arena");
-		conn = lake_srv_conn_new(&v.vendors, k.chan.ring.arena, k.chan.ring.arena_size);
-		if (!conn) {
-			lake_err("no memory for the kernel's client connection");
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	if (cfg.socket[0]) {
-		struct lake_uchan_opts uo = {
-			.path = cfg.socket,
-			.mode = cfg.socket_mode,
-			.group = LAKE_SOCKET_GROUP,
-			.spin_us = cfg.spin_us,
-			.stop = &lake_stop,
-			.stop_fd = lake_stop_fd,
-			.vendor = &v,
-		};
-
-		rc = lake_uchan_start(&users, &uo);
-		if (rc && !kernel)
-			goto out;	/* neither channel: nothing to serve */
-		if (rc)
-			lake_warn("not serving user-space clients: the socket is unusable");
-		rc = 0;
-	}
-	if (kernel)
-		lake_info("serving %s: spin %u us after each command, then sleep", k.chan.name,
-			  cfg.spin_us);
-	if (report_fd >= 0)
-		lake_detach_done(report_fd);
-
-	if (kernel)
-		rc = lake_serve(&k.chan, conn, &opts, &stats);
-	else
-		lake_wait_for_stop();
-
-	sig = atomic_load(&lake_stop);
-	if (sig)
-		lake_info("%s: shutting down", strsignal(sig));
-	/* User clients first: each one's CUDA resources are freed. */
-	lake_uchan_stop(users);
-	if (kernel)
-		lake_info("served %llu commands (%llu completion reports, %llu sleeps%s)",
-			  (unsigned long long)stats.commands, (unsigned long long)stats.completes,
-			  (unsigned long long)stats.waits,
-			  stats.bad_index ? ", bad queue entries" : "");
-	/* Frees what the kernel's clients left (their CUDA resources). */
-	lake_srv_conn_free(conn);
-out:
-	if (pinned)
-		lake_vendor_unpin(&v, k.chan.ring.arena);
-	if (kernel)
-		lake_kchan_close(&k);	/* the kernel fails the calls still pending */
-	lake_vendor_unload(&v);
+	so.cfg = &cfg;
+	so.prog = LAKED_PROG;
+	so.exe_fd = exe_fd;
+	so.dev_fd = dev_fd;
+	so.stop_fd = lake_stop_fd;
+	so.stop = &lake_stop;
+	so.report_fd = report_fd;
+	so.detach_done = lake_detach_done;
+	so.syslog = !cfg.foreground;
+	rc = lake_super_run(&so);
+	close(exe_fd);
 	close(lake_stop_fd);
 	return rc ? LAKED_EXIT_ERROR : 0;
 }

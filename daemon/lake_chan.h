@@ -92,6 +92,16 @@ struct lake_chan {
 struct lake_serve_opts {
 	unsigned int spin_us;		/* spin this long after the last command; 0: never */
 	atomic_int *stop;		/* non-NULL: the loop returns 0 once it is non-zero */
+	/*
+	 * Serving threads (0 or 1: the calling thread alone).  With more, the
+	 * thread reading the queue runs every command; when one synchronous
+	 * command has blocked it for about a millisecond with more waiting,
+	 * another thread takes the queue over, so one caller's blocking call
+	 * does not hold up the others'.  Order: commands of one calling thread
+	 * (the header's client) run one at a time, in queue order; async
+	 * commands run in queue order before anything queued after them.
+	 */
+	unsigned int threads;
 };
 
 struct lake_serve_stats {

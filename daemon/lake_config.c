@@ -3,6 +3,7 @@
  * lakeD's settings (see lake_config.h).
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,7 +19,49 @@ void lake_config_defaults(struct lake_config *c)
 	c->log_level = LAKE_LOG_INFO;
 	snprintf(c->socket, sizeof(c->socket), "%s", LAKE_DEFAULT_SOCKET);
 	c->socket_mode = LAKE_DEFAULT_SOCKET_MODE;
+	snprintf(c->kernel_user, sizeof(c->kernel_user), "%s", LAKE_DEFAULT_KERNEL_USER);
+	c->kernel_threads = 4;
+	c->client_threads = 1;
+	c->max_clients = 256;
+	c->max_clients_per_uid = 64;
+	c->max_pending = 128;
+	c->max_pending_per_uid = 8;
+	c->hello_timeout_ms = 5000;
+	c->hello_timeout_busy_ms = 250;
+	c->max_arena_mb = 4096;
+	c->max_pinned_mb_per_uid = 16384;
+	c->max_gpu_mb_per_client = 0;
+	c->max_gpu_mb_per_uid = 0;
+	c->max_threads_per_client = 1024;
+	c->worker_idle_s = 30;
 }
+
+/* The numeric settings: key, where, range (min > 0: 0 is not "no limit"). */
+static const struct lake_num_key {
+	const char *key;
+	size_t off;
+	unsigned int min, max;
+	const char *what;
+} lake_num_keys[] = {
+#define LAKE_NUM(k, lo, hi, w) { #k, offsetof(struct lake_config, k), lo, hi, w }
+	LAKE_NUM(kernel_threads, 1, 64, "serving threads"),
+	LAKE_NUM(client_threads, 1, 64, "serving threads"),
+	LAKE_NUM(max_clients, 1, 65536, "clients"),
+	LAKE_NUM(max_clients_per_uid, 1, 65536, "clients"),
+	LAKE_NUM(max_pending, 1, 65536, "connections"),
+	LAKE_NUM(max_pending_per_uid, 1, 65536, "connections"),
+	LAKE_NUM(hello_timeout_ms, 10, 600000, "milliseconds"),
+	LAKE_NUM(hello_timeout_busy_ms, 10, 600000, "milliseconds"),
+	LAKE_NUM(max_arena_mb, 0, 16384, "MiB"),
+	LAKE_NUM(max_pinned_mb_per_uid, 0, 1048576, "MiB"),
+	LAKE_NUM(max_gpu_mb_per_client, 0, 16777216, "MiB (0: no limit)"),
+	LAKE_NUM(max_gpu_mb_per_uid, 0, 16777216, "MiB (0: no limit)"),
+	LAKE_NUM(max_threads_per_client, 16, 1048576, "threads"),
+	LAKE_NUM(worker_idle_s, 0, 86400, "seconds"),
+#undef LAKE_NUM
+};
+
+#define LAKE_NNUM	(sizeof(lake_num_keys) / sizeof(lake_num_keys[0]))
 
 static void lake_cfg_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -104,10 +147,46 @@ static int lake_set_mode(struct lake_config *c, const char *val, char *err, size
 	return 0;
 }
 
+static int lake_set_num(struct lake_config *c, const struct lake_num_key *k, const char *val,
+			char *err, size_t errlen)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (!isdigit((unsigned char)val[0]) || *end || errno || v < k->min || v > k->max) {
+		lake_cfg_err(err, errlen, "%s: '%s' is not a number of %s %u..%u", k->key, val,
+			     k->what, k->min, k->max);
+		return -1;
+	}
+	*(unsigned int *)((char *)c + k->off) = (unsigned int)v;
+	return 0;
+}
+
+static int lake_set_user(struct lake_config *c, const char *val, char *err, size_t errlen)
+{
+	size_t n = strlen(val);
+
+	if (!n || n >= sizeof(c->kernel_user) || strchr(val, ':') || strchr(val, '/')) {
+		lake_cfg_err(err, errlen, "kernel_user: '%s' is not a user name", val);
+		return -1;
+	}
+	memcpy(c->kernel_user, val, n + 1);
+	return 0;
+}
+
 /* Applies one setting; the keys of the config file. */
 static int lake_config_set(struct lake_config *c, const char *key, const char *val,
 			   char *err, size_t errlen)
 {
+	size_t i;
+
+	for (i = 0; i < LAKE_NNUM; i++)
+		if (!strcmp(key, lake_num_keys[i].key))
+			return lake_set_num(c, &lake_num_keys[i], val, err, errlen);
+	if (!strcmp(key, "kernel_user"))
+		return lake_set_user(c, val, err, errlen);
 	if (!strcmp(key, "device"))
 		return lake_set_path(c->device, val, "device", err, errlen);
 	if (!strcmp(key, "spin_us"))
@@ -118,8 +197,7 @@ static int lake_config_set(struct lake_config *c, const char *key, const char *v
 		return lake_set_socket(c, val, err, errlen);
 	if (!strcmp(key, "socket_mode"))
 		return lake_set_mode(c, val, err, errlen);
-	lake_cfg_err(err, errlen, "unknown key '%s' (known: device, spin_us, log_level, socket, "
-		     "socket_mode)", key);
+	lake_cfg_err(err, errlen, "unknown key '%s' (see --help for the keys)", key);
 	return -1;
 }
 
@@ -231,11 +309,24 @@ static const struct lake_opt lake_opts[] = {
 	{ "foreground", 'f', false, NULL, LAKE_CONFIG_OK },
 	{ "fake-verify", 0, false, NULL, LAKE_CONFIG_OK },
 	{ "check", 0, false, NULL, LAKE_CONFIG_CHECK },
+	{ "status", 0, false, NULL, LAKE_CONFIG_STATUS },
 	{ "help", 'h', false, NULL, LAKE_CONFIG_HELP },
 	{ "version", 'V', false, NULL, LAKE_CONFIG_VERSION },
 };
 
 #define LAKE_NOPTS	(sizeof(lake_opts) / sizeof(lake_opts[0]))
+
+/* An option's value: after its '=', or the next argument (*i moves on). */
+static const char *lake_opt_value(const char *a, const char *eq, int argc, char **argv, int *i,
+				  char *err, size_t errlen)
+{
+	if (eq)
+		return eq + 1;
+	if (*i + 1 < argc)
+		return argv[++*i];
+	lake_cfg_err(err, errlen, "%s needs a value", a);
+	return NULL;
+}
 
 /*
  * One pass over argv.  @apply: set the options (else only find --config and
@@ -268,19 +359,38 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 				if (lake_opts[k].short_name == a[1])
 					o = &lake_opts[k];
 		}
+		if (!o && a[0] == '-' && a[1] == '-' && a[2]) {
+			/* --max-clients N and the like: every numeric key, dashed. */
+			char key[64];
+			size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2), j;
+
+			if (len < sizeof(key)) {
+				for (j = 0; j < len; j++)
+					key[j] = a[2 + j] == '-' ? '_' : a[2 + j];
+				key[len] = 0;
+				for (k = 0; k < LAKE_NNUM; k++)
+					if (!strcmp(key, lake_num_keys[k].key))
+						break;
+				if (k < LAKE_NNUM || !strcmp(key, "kernel_user")) {
+					val = lake_opt_value(a, eq, argc, argv, &i, err, errlen);
+					if (!val)
+						return LAKE_CONFIG_ERROR;
+					if (apply && lake_config_set(c, key, val, why, sizeof(why))) {
+						lake_cfg_err(err, errlen, "%.*s: %s", (int)(len + 2), a, why);
+						return LAKE_CONFIG_ERROR;
+					}
+					continue;
+				}
+			}
+		}
 		if (!o) {
 			lake_cfg_err(err, errlen, "unknown argument '%s' (see --help)", a);
 			return LAKE_CONFIG_ERROR;
 		}
 		if (o->has_arg) {
-			if (eq) {
-				val = eq + 1;
-			} else if (i + 1 < argc) {
-				val = argv[++i];
-			} else {
-				lake_cfg_err(err, errlen, "%s needs a value", a);
+			val = lake_opt_value(a, eq, argc, argv, &i, err, errlen);
+			if (!val)
 				return LAKE_CONFIG_ERROR;
-			}
 		} else if (eq) {
 			lake_cfg_err(err, errlen, "--%s takes no value", o->name);
 			return LAKE_CONFIG_ERROR;
@@ -288,7 +398,7 @@ static enum lake_config_result lake_args_pass(struct lake_config *c, int argc, c
 		if (o->action != LAKE_CONFIG_OK) {
 			/* --help and --version win over everything else. */
 			if (action == LAKE_CONFIG_OK || o->action == LAKE_CONFIG_HELP ||
-			    (o->action == LAKE_CONFIG_VERSION && action == LAKE_CONFIG_CHECK))
+			    (o->action == LAKE_CONFIG_VERSION && action != LAKE_CONFIG_HELP))
 				action = o->action;
 			continue;
 		}
@@ -368,6 +478,12 @@ void lake_config_usage(FILE *f, const char *prog)
 "                         otherwise detach once attached and log to syslog\n"
 "      --check            load the vendor libraries, probe the GPU, test-register\n"
 "                         a buffer with cuMemHostRegister, and exit\n"
+"      --status           ask the lakeD serving --socket for its processes,\n"
+"                         clients and quotas, print the answer and exit\n"
+"      --kernel-user NAME the kernel channel's process runs as NAME (default\n"
+"                         %s where that user exists, else root without\n"
+"                         capabilities)\n"
+"      --KEY N            any numeric key below, dashed (--max-clients 64)\n"
 "      --fake-verify      lakeD-fake only: each fake vendor function checks its\n"
 "                         inputs against the generated tests' values\n"
 "                         (lake_testvals.h), for the kernel-context round trip\n"
@@ -375,12 +491,42 @@ void lake_config_usage(FILE *f, const char *prog)
 "  -V, --version          show the version, protocol version and spec hash\n"
 "\n"
 "Config file keys (key = value, '#' comments): device, spin_us, log_level,\n"
-"socket, socket_mode. The command line overrides the file.\n"
+"socket, socket_mode, kernel_user, and the numbers (defaults in brackets):\n"
+"  kernel_threads [4] client_threads [1]: serving threads\n"
+"  max_clients [256] max_clients_per_uid [64]: user clients served at once\n"
+"  max_pending [128] max_pending_per_uid [8]: connections before their hello\n"
+"  hello_timeout_ms [5000] hello_timeout_busy_ms [250]: time to say hello\n"
+"  max_arena_mb [4096] max_pinned_mb_per_uid [16384]: pinned arenas\n"
+"  max_gpu_mb_per_client [0] max_gpu_mb_per_uid [0]: device memory (0: none)\n"
+"  max_threads_per_client [1024] worker_idle_s [30]\n"
+"The command line overrides the file.\n"
 "\n"
 "Exit status: 0 after SIGTERM/SIGINT, 1 on an error (attach refused, device\n"
 "gone, neither the device nor the socket usable), 2 on a usage or config\n"
 "error.\n",
 		prog, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_DEVICE, LAKE_DEFAULT_SOCKET,
 		LAKE_DEFAULT_SOCKET_MODE, LAKE_SOCKET_GROUP, LAKE_DEFAULT_SPIN_US,
-		LAKE_DEFAULT_CONFIG);
+		LAKE_DEFAULT_CONFIG, LAKE_DEFAULT_KERNEL_USER);
+}
+
+static const char *lake_mb(unsigned int mb, char *buf, size_t n)
+{
+	if (!mb)
+		snprintf(buf, n, "no limit");
+	else
+		snprintf(buf, n, "%u MiB", mb);
+	return buf;
+}
+
+void lake_config_describe_limits(const struct lake_config *c, char *buf, size_t n)
+{
+	char g1[32], g2[32];
+
+	snprintf(buf, n, "clients %u (%u per uid), waiting for a hello %u (%u per uid; %u ms, %u ms "
+		 "when busy), arena %u MiB per client, pinned %u MiB per uid, GPU memory %s per "
+		 "client and %s per uid, %u calling threads with state per client",
+		 c->max_clients, c->max_clients_per_uid, c->max_pending, c->max_pending_per_uid,
+		 c->hello_timeout_ms, c->hello_timeout_busy_ms, c->max_arena_mb,
+		 c->max_pinned_mb_per_uid, lake_mb(c->max_gpu_mb_per_client, g1, sizeof(g1)),
+		 lake_mb(c->max_gpu_mb_per_uid, g2, sizeof(g2)), c->max_threads_per_client);
 }

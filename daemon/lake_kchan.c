@@ -105,7 +105,7 @@ const char *lake_kchan_attach_error(int err)
 	}
 }
 
-int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
+int lake_kchan_attach(const char *path, struct lake_attach *info)
 {
 	struct lake_attach a = {
 		.version = LAKE_PROTO_VERSION,
@@ -113,16 +113,10 @@ int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
 		.spec_hash = LAKE_SPEC_HASH,
 	};
 	const char *msg;
-	char why[256];
-	int err;
+	int fd, err;
 
-	memset(k, 0, sizeof(*k));
-	k->fd = -1;
-	k->stop_fd = stop_fd;
-	snprintf(k->path, sizeof(k->path), "%s", path);
-
-	k->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (k->fd < 0) {
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT)
 			lake_err("%s missing: is lake.ko loaded? (modprobe lake)", path);
@@ -132,22 +126,51 @@ int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
 			lake_err("cannot open %s: %s", path, strerror(err));
 		return -err;
 	}
-	if (ioctl(k->fd, LAKE_IOC_ATTACH, &a) < 0) {
+	if (ioctl(fd, LAKE_IOC_ATTACH, &a) < 0) {
 		err = errno;
 		msg = lake_kchan_attach_error(err);
 		if (msg)
 			lake_err("%s: cannot attach: %s", path, msg);
 		else
 			lake_err("%s: cannot attach: %s", path, strerror(err));
-		goto fail;
+		close(fd);
+		return -err;
 	}
-	k->info = a;
 	if (a.map_size == 0 || a.map_size > SIZE_MAX) {
 		lake_err("%s: lake.ko reported a region of %llu bytes", path,
 			 (unsigned long long)a.map_size);
-		err = EPROTO;
-		goto fail;
+		close(fd);
+		return -EPROTO;
 	}
+	*info = a;
+	return fd;
+}
+
+int lake_kchan_handoff(int fd, pid_t pid)
+{
+	__s32 nr = (__s32)pid;
+	int err;
+
+	if (ioctl(fd, LAKE_IOC_HANDOFF, &nr) == 0)
+		return 0;
+	err = errno;
+	lake_err("cannot hand /dev/lake's channel to process %d: %s", (int)pid,
+		 err == ENOTTY ? "lake.ko does not know LAKE_IOC_HANDOFF (rebuild it)" : strerror(err));
+	return -err;
+}
+
+int lake_kchan_map(struct lake_kchan *k, int fd, const struct lake_attach *info,
+		   const char *path, int stop_fd)
+{
+	const struct lake_attach a = *info;
+	char why[256];
+	int err;
+
+	memset(k, 0, sizeof(*k));
+	k->fd = fd;
+	k->stop_fd = stop_fd;
+	k->info = a;
+	snprintf(k->path, sizeof(k->path), "%s", path);
 	k->map_size = (size_t)a.map_size;
 	k->map = mmap(NULL, k->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->fd, 0);
 	if (k->map == MAP_FAILED) {
@@ -175,6 +198,19 @@ int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
 fail:
 	lake_kchan_close(k);
 	return -err;
+}
+
+int lake_kchan_open(struct lake_kchan *k, const char *path, int stop_fd)
+{
+	struct lake_attach a;
+	int fd = lake_kchan_attach(path, &a);
+
+	if (fd < 0) {
+		memset(k, 0, sizeof(*k));
+		k->fd = -1;
+		return fd;
+	}
+	return lake_kchan_map(k, fd, &a, path, stop_fd);
 }
 
 void lake_kchan_close(struct lake_kchan *k)

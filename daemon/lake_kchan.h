@@ -9,6 +9,7 @@
 #define LAKE_KCHAN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "lake_chan.h"
 
 struct lake_kchan {
@@ -22,8 +23,24 @@ struct lake_kchan {
 };
 
 /*
- * Opens @path, attaches (LAKE_PROTO_VERSION, LAKE_SPEC_HASH) and maps the
- * shared region.  @stop_fd (e.g. an eventfd, -1 for none) ends wait() when
+ * Opens @path and attaches (LAKE_PROTO_VERSION, LAKE_SPEC_HASH): this needs
+ * CAP_SYS_ADMIN; nothing after it does.  Returns the device's fd (the
+ * daemon's file: whoever holds it is lake.ko's daemon) with the layout in
+ * @info, or a negative errno after logging why.
+ */
+int lake_kchan_attach(const char *path, struct lake_attach *info);
+/*
+ * Names process @pid as the one that may map the region of attached @fd from
+ * now on (LAKE_IOC_HANDOFF: lake.ko lets only one process map it).  0 or
+ * -errno after logging why.
+ */
+int lake_kchan_handoff(int fd, pid_t pid);
+/* Maps the region of an attached @fd (which @k then owns).  0 or -errno. */
+int lake_kchan_map(struct lake_kchan *k, int fd, const struct lake_attach *info,
+		   const char *path, int stop_fd);
+
+/*
+ * Both: opens @path, attaches and maps the shared region.  @stop_fd (e.g. an eventfd, -1 for none) ends wait() when
  * it becomes readable.  On failure logs why, plainly, and returns a
  * negative errno (the channel is left closed).
  */

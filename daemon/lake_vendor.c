@@ -8,6 +8,7 @@
 #include <time.h>
 #include "lake_vendor.h"
 #include "lake_log.h"
+#include "lake_server.h"
 #ifdef LAKED_FAKE_VENDOR
 #include "lake_fake.h"
 #endif
@@ -15,6 +16,9 @@
 /* From cuda.h; lakeD builds without the vendor headers. */
 #define LAKE_CUDA_ERROR_NO_DEVICE	100
 #define LAKE_CU_MEMHOSTREGISTER_PORTABLE	0x01
+/* Mapped too, so that kernels can read and write the arena directly
+ * (cuMemHostGetDevicePointer gives the device address of an arena buffer). */
+#define LAKE_CU_MEMHOSTREGISTER_DEVICEMAP	0x02
 
 /* Stores symbol @name of @h (or NULL) into the function pointer at @fn. */
 static inline void lake_dlsym_fn(void *h, const char *name, void *fn)
@@ -111,14 +115,32 @@ const char *lake_vendor_cu_error(struct lake_vendor_state *v, int r, char *buf, 
 	return buf;
 }
 
-bool lake_vendor_gpu_init(struct lake_vendor_state *v)
+#ifdef LAKED_FAKE_VENDOR
+/* lakeD's own context calls into the double: neither recorded nor verified. */
+static int lake_fake_own_set_current(void *ctx)
+{
+	lake_fake_set_current(ctx);
+	return 0;
+}
+#endif
+
+bool lake_vendor_gpu_init(struct lake_vendor_state *v, bool verbose)
 {
 	const struct lake_vendor_cuda *c = v->vendors.cuda;
 	char e[96], name[256];
 	int r, n, i, dev, ver = 0;
 
 	if (v->fake) {
-		lake_info("no GPU probe: the vendor libraries are the TEST DOUBLE");
+#ifdef LAKED_FAKE_VENDOR
+		/* The double models contexts: lakeD holds its primary context and
+		 * binds serving threads to it, as with libcuda. */
+		lake_fake_ref_take();
+		v->primary_ctx = lake_fake_primary_ctx();
+		lake_srv_set_context_ops(lake_fake_own_set_current, v->primary_ctx);
+		lake_vendor_bind_thread(v);
+#endif
+		if (verbose)
+			lake_info("no GPU probe: the vendor libraries are the TEST DOUBLE");
 		return false;
 	}
 	if (!c) {
@@ -139,7 +161,7 @@ bool lake_vendor_gpu_init(struct lake_vendor_state *v)
 			  lake_vendor_cu_error(v, r, e, sizeof(e)));
 		return false;
 	}
-	if (c->cuDriverGetVersion && c->cuDriverGetVersion(&ver) == 0)
+	if (verbose && c->cuDriverGetVersion && c->cuDriverGetVersion(&ver) == 0)
 		lake_info("CUDA driver API version %d.%d", ver / 1000, (ver % 1000) / 10);
 	r = c->cuDeviceGetCount(&n);
 	if (r || n <= 0) {
@@ -148,8 +170,9 @@ bool lake_vendor_gpu_init(struct lake_vendor_state *v)
 		return false;
 	}
 	v->ngpus = n;
-	lake_info("%d CUDA device%s", n, n == 1 ? "" : "s");
-	for (i = 0; i < n; i++) {
+	if (verbose)
+		lake_info("%d CUDA device%s", n, n == 1 ? "" : "s");
+	for (i = 0; verbose && i < n; i++) {
 		size_t bytes = 0;
 
 		if (c->cuDeviceGet(&dev, i))
@@ -170,6 +193,9 @@ bool lake_vendor_gpu_init(struct lake_vendor_state *v)
 		v->primary_ctx = NULL;
 		return true;
 	}
+	/* Each calling thread's context is made current when it differs. */
+	if (c->cuCtxSetCurrent)
+		lake_srv_set_context_ops(c->cuCtxSetCurrent, v->primary_ctx);
 	lake_vendor_bind_thread(v);
 	return true;
 }
@@ -179,12 +205,21 @@ void lake_vendor_bind_thread(struct lake_vendor_state *v)
 	char e[96];
 	int r;
 
+#ifdef LAKED_FAKE_VENDOR
+	if (v->fake && v->primary_ctx) {
+		lake_fake_set_current(v->primary_ctx);
+		lake_srv_thread_bound(v->primary_ctx);
+		return;
+	}
+#endif
 	if (!v->primary_ctx || !v->vendors.cuda->cuCtxSetCurrent)
 		return;
 	r = v->vendors.cuda->cuCtxSetCurrent(v->primary_ctx);
 	if (r)
 		lake_warn("cuCtxSetCurrent(primary context): %s",
 			  lake_vendor_cu_error(v, r, e, sizeof(e)));
+	else
+		lake_srv_thread_bound(v->primary_ctx);
 }
 
 bool lake_vendor_pin(struct lake_vendor_state *v, void *p, size_t n, const char *what)
@@ -211,7 +246,8 @@ bool lake_vendor_pin(struct lake_vendor_state *v, void *p, size_t n, const char 
 		return false;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = v->cu_mem_host_register(p, n, LAKE_CU_MEMHOSTREGISTER_PORTABLE);
+	r = v->cu_mem_host_register(p, n, LAKE_CU_MEMHOSTREGISTER_PORTABLE |
+					    LAKE_CU_MEMHOSTREGISTER_DEVICEMAP);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r) {
 		lake_warn("cuMemHostRegister of the %s (%zu MiB) failed: %s; %s", what, n >> 20,
@@ -237,6 +273,14 @@ void lake_vendor_unpin(struct lake_vendor_state *v, void *p)
 
 void lake_vendor_unload(struct lake_vendor_state *v)
 {
+	lake_srv_set_context_ops(NULL, NULL);
+#ifdef LAKED_FAKE_VENDOR
+	if (v->fake && v->primary_ctx) {
+		lake_fake_ref_drop();
+		v->primary_ctx = NULL;
+		return;
+	}
+#endif
 	/* The libraries stay loaded: libcuda does not support dlclose() well. */
 	if (v->primary_ctx && v->vendors.cuda->cuDevicePrimaryCtxRelease)
 		v->vendors.cuda->cuDevicePrimaryCtxRelease(v->dev);

@@ -36,11 +36,12 @@ struct lake_vendor_state {
 void lake_vendor_load(struct lake_vendor_state *v);
 
 /*
- * cuInit(0), logs the driver version and each GPU (or that there is none),
- * retains device 0's primary context and makes it current on the calling
- * thread.  Returns true if a GPU is usable.
+ * cuInit(0), logs (when @verbose) the driver version and each GPU (or that
+ * there is none), retains device 0's primary context, makes it current on
+ * the calling thread and the context every calling thread has until it sets
+ * another (lake_srv_set_context_ops).  Returns true if a GPU is usable.
  */
-bool lake_vendor_gpu_init(struct lake_vendor_state *v);
+bool lake_vendor_gpu_init(struct lake_vendor_state *v, bool verbose);
 
 /* Makes the primary context current on the calling (serving) thread. */
 void lake_vendor_bind_thread(struct lake_vendor_state *v);

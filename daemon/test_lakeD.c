@@ -52,7 +52,22 @@ struct tchan {
 
 #define tchan_of(ch)	((struct tchan *)((char *)(ch) - offsetof(struct tchan, chan)))
 
+static pthread_mutex_t t_complete_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int t_complete_locked(struct lake_chan *ch, struct lake_completion *done, unsigned int n);
+
+/* Several serving threads report at once. */
 static int t_complete(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
+{
+	int rc;
+
+	pthread_mutex_lock(&t_complete_lock);
+	rc = t_complete_locked(ch, done, n);
+	pthread_mutex_unlock(&t_complete_lock);
+	return rc;
+}
+
+static int t_complete_locked(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
 {
 	struct tchan *t = tchan_of(ch);
 	unsigned int i;
@@ -97,8 +112,11 @@ static struct tchan *tchan_new(__u32 nslots, __u64 arena_size)
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(lake_ring_layout(nslots, arena_size, &t->layout), 0);
 	t->size = t->layout.map_size;
-	t->mem = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* A page nobody may touch right after the arena: reading past it faults. */
+	t->mem = mmap(NULL, t->size + 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
 	ck_assert(t->mem != MAP_FAILED);
+	ck_assert_int_eq(mprotect((__u8 *)t->mem + t->size, 4096, PROT_NONE), 0);
 	ck_assert_int_eq(lake_ring_init(&t->chan.ring, t->mem, t->size, &t->layout, why,
 					sizeof(why)), 0);
 	t->chan.name = "test ring";
@@ -108,7 +126,7 @@ static struct tchan *tchan_new(__u32 nslots, __u64 arena_size)
 
 static void tchan_free(struct tchan *t)
 {
-	munmap(t->mem, t->size);
+	munmap(t->mem, t->size + 4096);
 	free(t);
 }
 
@@ -662,7 +680,7 @@ START_TEST(test_stubs_through_ring)
 	ck_assert_int_eq(lake_call_nop(&ring_transport, 0xC00C1E), LAKE_OK);
 
 	ck_assert_int_eq(cuMemAlloc(&d, 4096), CUDA_SUCCESS);
-	ck_assert_uint_eq(d, lake_fake_out(LAKE_API_cuMemAlloc, 0));
+	ck_assert(lake_fake_dev_live(d, 4096));	/* the double's allocator chose it */
 
 	/* An arena buffer crosses as an offset: the vendor gets that very memory. */
 	abuf = ring_t->chan.ring.arena + 4096;
@@ -716,7 +734,7 @@ START_TEST(test_gpu_real_vendor)
 	size_t i;
 
 	lake_vendor_load(&v);
-	if (!lake_vendor_gpu_init(&v)) {
+	if (!lake_vendor_gpu_init(&v, true)) {
 		fprintf(stderr, "test_lakeD: no usable GPU here: the real-libcuda case is skipped\n");
 		gpu_skipped = true;
 		return;
@@ -969,6 +987,675 @@ START_TEST(test_log_levels)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Several serving threads (the kernel channel's)                           */
+
+static double t_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* What the double saw, in order, across serving threads. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen[64][32];
+static unsigned int nseen;
+static unsigned int block_ms;	/* cuCtxSynchronize sleeps this long */
+
+static void see(const char *what)
+{
+	pthread_mutex_lock(&seen_lock);
+	if (nseen < 64)
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s", what);
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static int seen_at(const char *what)
+{
+	unsigned int i;
+
+	for (i = 0; i < nseen; i++)
+		if (!strcmp(seen[i], what))
+			return (int)i;
+	return -1;
+}
+
+static void blocking_hook(const struct lake_fake_record *r)
+{
+	char what[32];
+
+	if (!strcmp(r->name, "cuCtxSynchronize")) {
+		see("sync start");
+		usleep(block_ms * 1000);
+		see("sync end");
+	} else if (!strcmp(r->name, "cuMemsetD8Async")) {
+		snprintf(what, sizeof(what), "memset %llu", (unsigned long long)r->scalar[2]);
+		see(what);
+	}
+}
+
+struct t_server {
+	struct tchan *t;
+	struct lake_srv_conn *c;
+	unsigned int threads;
+	atomic_int stop;
+	struct lake_serve_stats st;
+	int rc;
+	pthread_t th;
+};
+
+static int t_wait_poll(struct tchan *t)
+{
+	(void)t;
+	usleep(200);
+	return LAKE_CHAN_AGAIN;
+}
+
+static void *t_server_main(void *arg)
+{
+	struct t_server *s = arg;
+	struct lake_serve_opts o = { .spin_us = 50, .stop = &s->stop, .threads = s->threads };
+
+	s->rc = lake_serve(&s->t->chan, s->c, &o, &s->st);
+	return NULL;
+}
+
+static void t_server_start(struct t_server *s, struct tchan *t, unsigned int threads)
+{
+	memset(s, 0, sizeof(*s));
+	s->t = t;
+	s->threads = threads;
+	t->chan.lazy_reports = true;	/* as the kernel's channel */
+	t->on_wait = t_wait_poll;
+	s->c = tconn(t);
+	ck_assert_int_eq(pthread_create(&s->th, NULL, t_server_main, s), 0);
+}
+
+static void t_server_stop(struct t_server *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->th, NULL);
+	ck_assert_int_eq(s->rc, 0);
+	lake_srv_conn_free(s->c);
+}
+
+static bool t_done(struct tchan *t, __u32 idx, __u32 seq)
+{
+	return __atomic_load_n(&tslot(t, idx)->done_seq, __ATOMIC_ACQUIRE) == seq;
+}
+
+static double t_wait_done(struct tchan *t, __u32 idx, __u32 seq, double t0, int ms)
+{
+	while (!t_done(t, idx, seq) && t_ms() - t0 < ms)
+		usleep(100);
+	return t_done(t, idx, seq) ? t_ms() - t0 : -1;
+}
+
+static __u32 t_client_cmd(struct tchan *t, __u32 idx, __u32 api, __u32 flags, __u32 client,
+			  __u32 args_len)
+{
+	__u32 seq = tcmd(t, idx, api, flags, args_len);
+
+	tslot(t, idx)->client = client;
+	return seq;
+}
+
+/* One caller's blocking synchronize does not hold up the others. */
+START_TEST(test_pool_blocking_call_does_not_stall)
+{
+	struct tchan *t = tchan_new(16, 1 << 16);
+	__u32 s0, s1, s2;
+	struct t_server srv;
+	double t0, d1, d2, d0;
+
+	block_ms = 400;
+	nseen = 0;
+	lake_fake_hook = blocking_hook;
+	t_server_start(&srv, t, 4);
+	s0 = t_client_cmd(t, 0, LAKE_API_cuCtxSynchronize, 0, 1, sizeof(struct lake_args_cuCtxSynchronize));
+	tqueue(t, 0);
+	tpublish(t);
+	t0 = t_ms();
+	while (seen_at("sync start") < 0 && t_ms() - t0 < 2000)
+		usleep(100);
+	ck_assert_int_ge(seen_at("sync start"), 0);
+	s1 = tnop(t, 1, 0, 0xAB);
+	tslot(t, 1)->client = 2;
+	s2 = t_client_cmd(t, 2, LAKE_API_cuDriverGetVersion, 0, 3,
+			  sizeof(struct lake_args_cuDriverGetVersion));
+	tslot(t, 2)->present = 1;
+	tqueue(t, 1);
+	tqueue(t, 2);
+	tpublish(t);
+	d1 = t_wait_done(t, 1, s1, t0, 2000);
+	d2 = t_wait_done(t, 2, s2, t0, 2000);
+	d0 = t_wait_done(t, 0, s0, t0, 3000);
+	fprintf(stderr, "blocking synchronize: others done after %.1f / %.1f ms, it after %.1f ms\n",
+		d1, d2, d0);
+	ck_assert_msg(d1 >= 0 && d1 < 200, "a null call waited %.1f ms behind a synchronize", d1);
+	ck_assert_msg(d2 >= 0 && d2 < 200, "a query waited %.1f ms behind a synchronize", d2);
+	ck_assert_msg(d0 >= 300, "the synchronize took %.1f ms", d0);
+	check_nop_reply(t, 1, 0xAB);
+	ck_assert_int_eq(tslot(t, 2)->result, 0);
+	ck_assert_int_eq(tslot(t, 0)->result, 0);
+	t_server_stop(&srv);
+	/* Every completion reported once. */
+	ck_assert_uint_eq(t->nlog, 3);
+	lake_fake_hook = NULL;
+	tchan_free(t);
+}
+END_TEST
+
+/* A calling thread's commands run in order, one at a time, even when its
+ * synchronize is still running (an abandoned call); others go on. */
+START_TEST(test_pool_order_per_calling_thread)
+{
+	struct tchan *t = tchan_new(16, 1 << 16);
+	__u32 seqs[5], i, clients[5] = { 1, 1, 1, 2, 2 };
+	struct t_server srv;
+	double t0;
+
+	block_ms = 300;
+	nseen = 0;
+	lake_fake_hook = blocking_hook;
+	t_server_start(&srv, t, 4);
+	ck_assert_int_eq(lake_srv_range_add(srv.c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	seqs[0] = t_client_cmd(t, 0, LAKE_API_cuCtxSynchronize, 0, 1,
+			       sizeof(struct lake_args_cuCtxSynchronize));
+	for (i = 1; i < 5; i++) {
+		struct lake_args_cuMemsetD8Async *a;
+
+		seqs[i] = t_client_cmd(t, i, LAKE_API_cuMemsetD8Async, LAKE_MSG_ASYNC, clients[i],
+				       sizeof(*a));
+		a = (void *)((__u8 *)tslot(t, i) + LAKE_ARGS_OFFSET);
+		a->dstDevice = 0x100000;
+		a->N = i;	/* tells them apart in the double */
+	}
+	for (i = 0; i < 5; i++)
+		tqueue(t, i);
+	tpublish(t);
+	t0 = t_ms();
+	for (i = 0; i < 5; i++)
+		ck_assert(t_wait_done(t, i, seqs[i], t0, 3000) >= 0);
+	t_server_stop(&srv);
+	for (i = 0; i < nseen; i++)
+		fprintf(stderr, "  %u: %s\n", i, seen[i]);
+	/* Client 2's went on during the synchronize... */
+	ck_assert_int_lt(seen_at("memset 3"), seen_at("sync end"));
+	ck_assert_int_lt(seen_at("memset 3"), seen_at("memset 4"));
+	/* ...client 1's waited for it, and kept their order. */
+	ck_assert_int_gt(seen_at("memset 1"), seen_at("sync end"));
+	ck_assert_int_gt(seen_at("memset 2"), seen_at("memset 1"));
+	lake_fake_hook = NULL;
+	tchan_free(t);
+}
+END_TEST
+
+/*
+ * The kernel's channel under load, as lake.ko sees it: callers own slots,
+ * publish under a lock, spin on done_seq, and only a report frees a slot;
+ * complete() refuses (and counts) a report for a slot not in flight with that
+ * sequence number, as lake.ko does.  Some synchronous commands block for a
+ * few milliseconds (the queue is taken over meanwhile): every command must be
+ * run and reported exactly once.
+ */
+#define K_CALLERS	8
+#define K_SLOTS		16	/* two per caller */
+
+struct kmock {
+	struct lake_chan chan;
+	void *mem;
+	size_t size;
+	pthread_mutex_t lock;
+	__u32 tail, seq;
+	__u32 inflight[K_SLOTS];	/* the seq in flight, 0: none */
+	bool reported[K_SLOTS];
+	unsigned int bad, reports;
+	atomic_int stop;
+};
+
+static struct kmock *kmock_of(struct lake_chan *ch)
+{
+	return (struct kmock *)((char *)ch - offsetof(struct kmock, chan));
+}
+
+static int k_complete(struct lake_chan *ch, struct lake_completion *done, unsigned int n)
+{
+	struct kmock *k = kmock_of(ch);
+	unsigned int i;
+
+	pthread_mutex_lock(&k->lock);
+	for (i = 0; i < n; i++) {
+		__u32 sl = done[i].slot;
+
+		if (sl >= K_SLOTS || !k->inflight[sl] || k->inflight[sl] != done[i].seq ||
+		    k->reported[sl]) {
+			k->bad++;
+			continue;
+		}
+		k->reported[sl] = true;
+		k->reports++;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static int k_wait(struct lake_chan *ch)
+{
+	struct kmock *k = kmock_of(ch);
+
+	usleep(50);
+	return atomic_load(&k->stop) ? LAKE_CHAN_STOP : LAKE_CHAN_AGAIN;
+}
+
+static const struct lake_chan_ops k_ops = { .complete = k_complete, .wait = k_wait };
+
+static unsigned int k_slow_every;
+
+static void k_slow_hook(const struct lake_fake_record *r)
+{
+	static atomic_uint n;
+
+	if (!strcmp(r->name, "cuCtxSynchronize") && !(atomic_fetch_add(&n, 1) % k_slow_every))
+		usleep(20000);	/* blocks: another serving thread takes the queue over */
+}
+
+struct k_caller {
+	struct kmock *k;
+	unsigned int id, done;
+	int errors;
+};
+
+static void *k_caller_main(void *arg)
+{
+	struct k_caller *c = arg;
+	struct kmock *k = c->k;
+	unsigned int i;
+
+	for (i = 0; i < 3000; i++) {
+		__u32 sl = c->id * 2 + (i & 1), seq, api;
+		struct lake_msg_hdr *h = (struct lake_msg_hdr *)(k->chan.ring.slots + (size_t)sl * LAKE_SLOT_SIZE);
+		bool async = (i % 5) != 0 && (i % 5) != 4;	/* mostly async, some null calls */
+
+		/* The slot is ours again once its last command was reported. */
+		for (;;) {
+			bool free;
+
+			pthread_mutex_lock(&k->lock);
+			free = !k->inflight[sl] || k->reported[sl];
+			pthread_mutex_unlock(&k->lock);
+			if (free)
+				break;
+			usleep(10);
+		}
+		memset(h, 0, LAKE_ARGS_OFFSET + 64);
+		api = async ? LAKE_API_cuMemsetD8Async : (i % 5 == 0) ? LAKE_API_cuCtxSynchronize :
+		      LAKE_API_NOP;
+		h->api = api;
+		h->flags = async ? LAKE_MSG_ASYNC : 0;
+		h->client = 100 + c->id;
+		if (async) {
+			struct lake_args_cuMemsetD8Async *a = (void *)((__u8 *)h + LAKE_ARGS_OFFSET);
+
+			a->dstDevice = 0x100000;
+			a->N = 16;
+			h->args_len = sizeof(*a);
+		} else {
+			h->args_len = api == LAKE_API_NOP ? sizeof(struct lake_nop) : 8;
+		}
+		pthread_mutex_lock(&k->lock);
+		seq = ++k->seq;
+		h->seq = seq;
+		k->inflight[sl] = seq;
+		k->reported[sl] = false;
+		k->chan.ring.sq[k->tail % K_SLOTS] = sl;
+		__atomic_store_n(&k->chan.ring.ctrl->sq_tail, ++k->tail, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&k->lock);
+		if (async)
+			continue;
+		while (__atomic_load_n(&h->done_seq, __ATOMIC_ACQUIRE) != seq)
+			;
+		if (__atomic_load_n(&h->result, __ATOMIC_RELAXED))
+			c->errors++;
+		c->done++;
+	}
+	return NULL;
+}
+
+struct k_server {
+	struct kmock *k;
+	struct lake_srv_conn *c;
+	struct lake_serve_opts *o;
+	int rc;
+};
+
+static void *k_serve_main(void *arg)
+{
+	struct k_server *ks = arg;
+
+	ks->rc = lake_serve(&ks->k->chan, ks->c, ks->o, NULL);
+	return NULL;
+}
+
+START_TEST(test_pool_kernel_load_reports_once)
+{
+	struct k_caller callers[K_CALLERS];
+	struct lake_serve_opts o = { .spin_us = 50, .threads = 4 };
+	struct kmock *k = calloc(1, sizeof(*k));
+	pthread_t th[K_CALLERS], sth;
+	struct k_server ks;
+	struct lake_attach l;
+	char why[128];
+	unsigned int i;
+
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(lake_ring_layout(K_SLOTS, 1 << 16, &l), 0);
+	k->size = l.map_size;
+	k->mem = mmap(NULL, k->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(k->mem != MAP_FAILED);
+	ck_assert_int_eq(lake_ring_init(&k->chan.ring, k->mem, k->size, &l, why, sizeof(why)), 0);
+	pthread_mutex_init(&k->lock, NULL);
+	k->chan.name = "kernel-like ring";
+	k->chan.ops = &k_ops;
+	k->chan.lazy_reports = true;
+	k_slow_every = 10;
+	lake_fake_hook = k_slow_hook;
+	o.stop = &k->stop;
+	ks.k = k;
+	ks.o = &o;
+	ks.rc = 0;
+	ks.c = lake_srv_conn_new(&lake_fake_vendors, k->chan.ring.arena, k->chan.ring.arena_size);
+	ck_assert_int_eq(lake_srv_range_add(ks.c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	ck_assert_int_eq(pthread_create(&sth, NULL, k_serve_main, &ks), 0);
+	for (i = 0; i < K_CALLERS; i++) {
+		callers[i].k = k;
+		callers[i].id = i;
+		callers[i].done = 0;
+		callers[i].errors = 0;
+		pthread_create(&th[i], NULL, k_caller_main, &callers[i]);
+	}
+	for (i = 0; i < K_CALLERS; i++)
+		pthread_join(th[i], NULL);
+	usleep(200000);	/* the last async commands are reported when idle */
+	atomic_store(&k->stop, 1);
+	pthread_join(sth, NULL);
+	ck_assert_int_eq(ks.rc, 0);
+	for (i = 0; i < K_CALLERS; i++) {
+		ck_assert_int_eq(callers[i].errors, 0);
+		ck_assert_uint_eq(callers[i].done, 1200);	/* the synchronous ones */
+	}
+	ck_assert_msg(k->bad == 0, "%u completions reported twice or for a slot not in flight", k->bad);
+	ck_assert_uint_eq(k->reports, K_CALLERS * 3000);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(ks.c);
+	munmap(k->mem, k->size);
+	free(k);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* A client that rewrites what it sent while lakeD works on it              */
+
+/* Serves the command in slot 0 (sequence number @seq); returns its result. */
+static int tserve_one(struct tchan *t, struct lake_srv_conn *c, __u32 seq)
+{
+	struct lake_serve_stats st;
+
+	tqueue(t, 0);
+	tpublish(t);
+	ck_assert_int_eq(tserve(t, c, 0, NULL, &st), 0);
+	ck_assert_uint_eq(tslot(t, 0)->done_seq, seq);
+	return tslot(t, 0)->result;
+}
+
+static struct tchan *toctou_t;
+static __u8 toctou_pattern[64];
+static int toctou_checked;
+
+/* In the vendor: the client flips its image's only byte to a non-NUL (the
+ * arena ends right after it), then the vendor parses what it was given. */
+static const char *toctou_loader;
+
+static void image_hook(const struct lake_fake_record *r)
+{
+	__u8 *last = toctou_t->chan.ring.arena + toctou_t->chan.ring.arena_size - 1;
+
+	if (strcmp(r->name, toctou_loader))
+		return;
+	*last = 'A';
+	ck_assert_ptr_ne(r->ptr[1], last);	/* not the client's memory... */
+	ck_assert_uint_eq(strlen(r->ptr[1]), 0);	/* ...and what was checked */
+	toctou_checked++;
+}
+
+/* Both loaders: cuModuleLoadData's image, and cuModuleLoad's file, which the
+ * caller read and sent as a buffer of the same kind. */
+_Static_assert(sizeof(struct lake_args_cuModuleLoadData) == sizeof(struct lake_buf_ref) &&
+	       sizeof(struct lake_args_cuModuleLoad) == sizeof(struct lake_buf_ref),
+	       "a module load's arguments are its image");
+
+START_TEST(test_image_copied_before_use)
+{
+	static const struct { __u32 api; const char *name; } loaders[] = {
+		{ LAKE_API_cuModuleLoadData, "cuModuleLoadData" },
+		{ LAKE_API_cuModuleLoad, "cuModuleLoad" },
+	};
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_buf_ref *img;
+	struct lake_srv_conn *c = tconn(t);
+	unsigned int i;
+	__u32 seq;
+
+	toctou_t = t;
+	lake_fake_hook = image_hook;
+	for (i = 0; i < 2; i++) {
+		toctou_checked = 0;
+		toctou_loader = loaders[i].name;
+		/* A one-byte PTX image ("\0") in the arena's very last byte. */
+		t->chan.ring.arena[t->chan.ring.arena_size - 1] = 0;
+		seq = tcmd(t, 0, loaders[i].api, 0, sizeof(*img));
+		img = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+		img->where = LAKE_BUF_ARENA;
+		img->off = t->chan.ring.arena_size - 1;
+		img->len = 1;
+		ck_assert_int_eq(tserve_one(t, c, seq), 0);
+		ck_assert_int_eq(toctou_checked, 1);
+		/* Mutated before the check: refused, never parsed. */
+		seq = tcmd(t, 0, loaders[i].api, 0, sizeof(*img));
+		img->where = LAKE_BUF_ARENA;
+		img->off = t->chan.ring.arena_size - 1;
+		img->len = 1;
+		ck_assert_int_eq(tserve_one(t, c, seq), CUDA_ERROR_INVALID_VALUE);
+		ck_assert_int_eq(toctou_checked, 1);
+	}
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* In the vendor: the client rewrites the parameter buffer it passed through
+ * cuLaunchKernel's extra (in its arena, where it stays writable). */
+#define EXTRA_PARAM	10	/* cuLaunchKernel's extra, in the fake's record */
+
+static void extra_hook(const struct lake_fake_record *r)
+{
+	__u8 *mine = toctou_t->chan.ring.arena;
+
+	if (strcmp(r->name, "cuLaunchKernel"))
+		return;
+	memset(mine, 0xEE, 64);
+	/* The fake records the buffer of a well-formed list
+	 * (BUFFER_POINTER, p, BUFFER_SIZE, &size, END) as p and size. */
+	ck_assert_uint_eq(r->len[EXTRA_PARAM], 40);
+	ck_assert_ptr_ne(r->ptr[EXTRA_PARAM], mine);	/* not the client's memory... */
+	ck_assert_int_eq(memcmp(r->ptr[EXTRA_PARAM], toctou_pattern, 40), 0);	/* ...what it sent */
+	toctou_checked++;
+}
+
+START_TEST(test_extra_copied_before_use)
+{
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_args_cuLaunchKernel *a;
+	struct lake_srv_conn *c = tconn(t);
+	__u64 func;
+	unsigned int i;
+	__u32 seq;
+
+	toctou_t = t;
+	toctou_checked = 0;
+	lake_fake_hook = extra_hook;
+	ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUfunction, (void *)0xF00Dull, 0, false,
+					     &func), 0);
+	for (i = 0; i < 40; i++)
+		toctou_pattern[i] = (__u8)(i * 5 + 2);
+	memcpy(t->chan.ring.arena, toctou_pattern, 40);
+	seq = tcmd(t, 0, LAKE_API_cuLaunchKernel, 0, sizeof(*a));
+	a = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+	a->f = func;
+	a->gridDimX = a->gridDimY = a->gridDimZ = 1;
+	a->blockDimX = a->blockDimY = a->blockDimZ = 1;
+	a->kernelParams.where = LAKE_BUF_NULL;
+	a->extra.where = LAKE_BUF_ARENA;
+	a->extra.off = 0;
+	a->extra.len = 40;
+	ck_assert_int_eq(tserve_one(t, c, seq), 0);
+	ck_assert_int_eq(toctou_checked, 1);
+	ck_assert_uint_eq(lake_fake_find("cuLaunchKernel")->scalar[0], 0xF00Dull);
+	/* More than a parameter buffer can hold: refused, the vendor not called. */
+	seq = tcmd(t, 0, LAKE_API_cuLaunchKernel, 0, sizeof(*a));
+	a->f = func;
+	a->extra.where = LAKE_BUF_ARENA;
+	a->extra.off = 0;
+	a->extra.len = LAKE_KPARAMS_MAX_SIZE + 1;
+	ck_assert_int_eq(tserve_one(t, c, seq), CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(toctou_checked, 1);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* In the vendor: the client rewrites the staged bytes and the byte count. */
+static void slot_hook(const struct lake_fake_record *r)
+{
+	struct lake_msg_hdr *h = tslot(toctou_t, 0);
+	struct lake_args_cuMemcpyHtoD *a = (void *)((__u8 *)h + LAKE_ARGS_OFFSET);
+
+	if (strcmp(r->name, "cuMemcpyHtoD"))
+		return;
+	memset((__u8 *)h + a->srcHost.off, 0xEE, 64);
+	a->ByteCount = 1 << 20;
+	h->args_len = 16;
+	ck_assert_int_eq(memcmp(r->ptr[1], toctou_pattern, 64), 0);	/* what was checked */
+	ck_assert_uint_eq(r->scalar[2], 64);
+	toctou_checked++;
+}
+
+START_TEST(test_slot_copied_before_use)
+{
+	struct tchan *t = tchan_new(4, 1 << 16);
+	struct lake_args_cuMemcpyHtoD *a;
+	struct lake_srv_conn *c = tconn(t);
+	unsigned int i;
+	__u32 seq;
+
+	toctou_t = t;
+	toctou_checked = 0;
+	lake_fake_hook = slot_hook;
+	ck_assert_int_eq(lake_srv_range_add(c, LAKE_RT_CUdeviceptr, 0x100000, 4096, 0, false), 0);
+	seq = tcmd(t, 0, LAKE_API_cuMemcpyHtoD, 0, sizeof(*a) + 64);
+	a = (void *)((__u8 *)tslot(t, 0) + LAKE_ARGS_OFFSET);
+	a->dstDevice = 0x100000;
+	a->srcHost.where = LAKE_BUF_SLOT;
+	a->srcHost.off = LAKE_ARGS_OFFSET + sizeof(*a);
+	a->srcHost.len = 64;
+	a->ByteCount = 64;
+	for (i = 0; i < 64; i++)
+		toctou_pattern[i] = (__u8)(i * 3 + 1);
+	memcpy((__u8 *)tslot(t, 0) + a->srcHost.off, toctou_pattern, 64);
+	ck_assert_int_eq(tserve_one(t, c, seq), 0);
+	ck_assert_int_eq(toctou_checked, 1);
+	lake_fake_hook = NULL;
+	lake_srv_conn_free(c);
+	tchan_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Per-thread state: bounded, O(1); children die with their parent          */
+
+static int raw_call(struct lake_srv_conn *c, __u8 *slot, __u32 api, __u32 flags, __u32 client,
+		    const void *args, __u32 len)
+{
+	struct lake_msg_hdr *h = (struct lake_msg_hdr *)slot;
+
+	memset(h, 0, sizeof(*h));
+	h->api = api;
+	h->flags = flags;
+	h->client = client;
+	h->args_len = len;
+	memcpy(slot + LAKE_ARGS_OFFSET, args, len);
+	lake_srv_process(c, slot);
+	return h->result;
+}
+
+START_TEST(test_thread_states_bounded)
+{
+	static __u8 slot[LAKE_SLOT_SIZE] __attribute__((aligned(64)));
+	struct lake_args_cuMemsetD8Async bad = { .dstDevice = 0xBAD000, .N = 16 };
+	struct lake_args_cuCtxSynchronize sync = { 0 };
+	struct lake_srv_conn *c = lake_srv_conn_new(&lake_fake_vendors, NULL, 0);
+	struct lake_srv_conn_stats st;
+	struct lake_nop gone = { 0 };
+	__u32 i, n = 100000;
+
+	ck_assert_ptr_nonnull(c);
+	for (i = 1; i <= n; i++)	/* each calling thread gets a deferred error */
+		ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuMemsetD8Async, LAKE_MSG_ASYNC, i,
+					  &bad, sizeof(bad)), CUDA_ERROR_INVALID_VALUE);
+	lake_srv_conn_stats(c, &st);
+	ck_assert_uint_eq(st.threads, LAKE_SRV_DEFAULT_MAX_THREADS);
+	ck_assert_uint_eq(st.threads_evicted, n - LAKE_SRV_DEFAULT_MAX_THREADS);
+	ck_assert_uint_eq(st.deferred_dropped, n - LAKE_SRV_DEFAULT_MAX_THREADS);
+	/* The newest keep theirs; the oldest lost theirs (and said so above). */
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n, &sync, sizeof(sync)),
+			 CUDA_ERROR_INVALID_VALUE);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n, &sync, sizeof(sync)), 0);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, 1, &sync, sizeof(sync)), 0);
+	/* A thread that says it is gone leaves nothing behind. */
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_NOP, LAKE_MSG_THREAD_GONE, n - 1, &gone,
+				  sizeof(gone)), 0);
+	ck_assert_int_eq(raw_call(c, slot, LAKE_API_cuCtxSynchronize, 0, n - 1, &sync, sizeof(sync)), 0);
+	lake_srv_conn_stats(c, &st);
+	ck_assert_uint_eq(st.threads, LAKE_SRV_DEFAULT_MAX_THREADS - 2);
+	lake_srv_conn_free(c);
+}
+END_TEST
+
+START_TEST(test_children_die_with_parent)
+{
+	struct lake_srv_conn *c = lake_srv_conn_new(&lake_fake_vendors, NULL, 0);
+	__u64 mod, tok;
+	__u32 i;
+
+	ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUmodule, (void *)0x1000, 0, true, &mod), 0);
+	for (i = 0; i < 20000; i++)
+		ck_assert_int_eq(lake_srv_handle_add(c, LAKE_RT_CUfunction,
+						     (void *)(uintptr_t)(0x100000 + i), mod, false,
+						     &tok), 0);
+	ck_assert_int_eq(lake_srv_range_add(c, LAKE_RT_CUdeviceptr, 0x9000000, 64, mod, false), 0);
+	ck_assert_uint_eq(lake_srv_res_count(c, LAKE_RT_CUfunction), 20000);
+	ck_assert_int_eq(lake_srv_range_check(c, 0x9000000, 64), 0);
+	lake_srv_handle_del(c, mod);
+	ck_assert_uint_eq(lake_srv_res_count(c, LAKE_RT_NONE), 0);
+	ck_assert_int_ne(lake_srv_range_check(c, 0x9000000, 1), 0);
+	lake_srv_conn_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 
 static Suite *lakeD_suite(void)
 {
@@ -978,6 +1665,7 @@ static Suite *lakeD_suite(void)
 	TCase *stubs = tcase_create("stubs");
 	TCase *config = tcase_create("config");
 
+	tcase_set_timeout(serve, 120);	/* the pool's load test, on a loaded machine */
 	tcase_add_test(serve, test_serve_sync_nops);
 	tcase_add_test(serve, test_serve_async_batched);
 	tcase_add_test(serve, test_serve_mixed_batches);
@@ -988,6 +1676,14 @@ static Suite *lakeD_suite(void)
 	tcase_add_test(serve, test_serve_stop_and_errors);
 	tcase_add_test(serve, test_serve_spins_before_sleeping);
 	tcase_add_test(serve, test_serve_spin_catches_command);
+	tcase_add_test(serve, test_pool_blocking_call_does_not_stall);
+	tcase_add_test(serve, test_pool_order_per_calling_thread);
+	tcase_add_test(serve, test_pool_kernel_load_reports_once);
+	tcase_add_test(serve, test_image_copied_before_use);
+	tcase_add_test(serve, test_extra_copied_before_use);
+	tcase_add_test(serve, test_slot_copied_before_use);
+	tcase_add_test(serve, test_thread_states_bounded);
+	tcase_add_test(serve, test_children_die_with_parent);
 	tcase_add_test(ring, test_ring_layouts);
 	tcase_add_test(stubs, test_stubs_through_ring);
 	tcase_add_test(config, test_config_defaults_and_file);

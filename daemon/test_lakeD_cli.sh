@@ -55,6 +55,14 @@ expect 1 "not a LAKE device" "$lakeD" $cfg -f --device /dev/null
 expect 1 "lakeD-fake: using the recording TEST DOUBLE of libcuda" "$fake" $cfg $ns -f --device /nonexistent/lake
 expect 1 "missing: is lake.ko loaded?" "$fake" $cfg $ns -f --device /nonexistent/lake
 
+# Quotas and threads: the numeric keys, as options too; --status.
+expect 2 "max_clients_per_uid: 'x' is not a number" "$lakeD" $cfg --max-clients-per-uid x
+expect 2 "kernel_threads: '0' is not a number of serving threads 1..64" "$lakeD" $cfg --kernel-threads 0
+printf 'max_arena_mb = 99999\n' >"$tmp/quota.conf"
+expect 2 "quota.conf:1: max_arena_mb" "$lakeD" --config "$tmp/quota.conf"
+expect 0 "max_pending_per_uid" "$lakeD" --help
+expect 1 "cannot reach lakeD at $tmp/none.sock" "$lakeD" $cfg --status --socket "$tmp/none.sock"
+
 # The socket's settings.
 expect 2 "socket_mode: '999'" "$lakeD" $cfg --socket-mode 999
 expect 2 "socket: path longer" "$lakeD" $cfg --socket "/$(printf 'x%.0s' $(seq 300))"
@@ -88,6 +96,18 @@ serve_only() {	# serve_only LAKED: start, check, stop
 }
 serve_only "$fake"
 serve_only "$lakeD"
+
+# --status of a running lakeD: its processes and limits.
+"$fake" $cfg -f --device /nonexistent/lake --socket "$tmp/st.sock" --max-clients 17 >"$tmp/st.log" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "serving user-space clients (liblake) on" "$tmp/st.log" && [ $i -lt 400 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+expect 0 "limits: clients 17 (64 per uid)" "$fake" $cfg --status --socket "$tmp/st.sock"
+kill -TERM $pid
+wait $pid
 
 if [ "$fails" -ne 0 ]; then
 	echo "$fails failure(s)"

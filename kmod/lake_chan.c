@@ -353,6 +353,42 @@ bool lake_chan_is_daemon_process(struct file *file)
 	return same;
 }
 
+/**
+ * lake_chan_handoff() - name the process that may map the region from now on
+ * @file: the file it is asked on (must be the attached daemon's)
+ * @nr: the process, as a pid in the caller's namespace
+ *
+ * A privileged supervisor attaches and hands the channel to the process it
+ * started to serve it; that process alone maps the region afterwards (and
+ * may hand it on in turn). Mappings made before stay valid.
+ *
+ * Return: 0; -EPERM unless current is the process that may map the region
+ * now, with the daemon's file; -ESRCH if @nr names no process.
+ */
+int lake_chan_handoff(struct file *file, pid_t nr)
+{
+	struct lake_chan *ch = &lake_chan;
+	struct pid *to, *old = NULL;
+	int ret = -EPERM;
+
+	to = nr > 0 ? find_get_pid(nr) : NULL;
+	if (!to || !pid_has_task(to, PIDTYPE_TGID)) {
+		put_pid(to);
+		return -ESRCH;	/* (a thread's id is not a process) */
+	}
+	spin_lock(&ch->lock);
+	if (file && ch->daemon == file && ch->daemon_tgid == task_tgid(current)) {
+		old = ch->daemon_tgid;
+		ch->daemon_tgid = to;
+		to = NULL;
+		ret = 0;
+	}
+	spin_unlock(&ch->lock);
+	put_pid(old);
+	put_pid(to);
+	return ret;
+}
+
 int lake_chan_attach(struct file *daemon)
 {
 	struct lake_chan *ch = &lake_chan;

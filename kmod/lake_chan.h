@@ -87,9 +87,11 @@ void lake_chan_exit(void);
 int lake_chan_attach(struct file *daemon);
 void lake_chan_detach(struct file *daemon);
 bool lake_chan_is_daemon(struct file *file);
-/* The daemon's file, used by the process that attached it (not a child that
+/* The daemon's file, used by the process that may map the region: the one
+ * that attached it or the one it handed the channel to (not a child that
  * inherited the descriptor). */
 bool lake_chan_is_daemon_process(struct file *file);
+int lake_chan_handoff(struct file *file, pid_t nr);
 bool lake_chan_pending(void);
 int lake_chan_complete(const struct lake_complete __user *arg);
 

@@ -123,6 +123,7 @@ static long lake_ioc_attach(struct file *file, struct lake_attach __user *uarg)
 static long lake_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
+	int ret;
 
 	switch (cmd) {
 	case LAKE_IOC_ATTACH:
@@ -131,6 +132,17 @@ static long lake_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (!lake_chan_is_daemon(file))
 			return -EPERM;
 		return lake_chan_complete(uarg);
+	case LAKE_IOC_HANDOFF: {
+		__s32 nr;
+
+		if (get_user(nr, (__s32 __user *)uarg))
+			return -EFAULT;
+		ret = lake_chan_handoff(file, nr);
+		if (!ret)
+			pr_info("lake: lakeD (pid %d) handed the channel to pid %d\n",
+				task_pid_nr(current), nr);
+		return ret;
+	}
 	default:
 		return -ENOTTY;
 	}
@@ -158,7 +170,8 @@ static int lake_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long size = vma->vm_end - vma->vm_start;
 	unsigned long off = vma->vm_pgoff << PAGE_SHIFT;
 
-	/* Only the process that attached: not a child holding the descriptor. */
+	/* Only the process that attached (or the one it handed the channel
+	 * to): not a child holding the descriptor. */
 	if (!lake_chan_is_daemon_process(file))
 		return -EPERM;
 	if (!(vma->vm_flags & VM_SHARED))

@@ -176,7 +176,7 @@ if [ -n "$gline" ]; then
 	echo "   GPU:    $gline"
 elif [ -z "$gpu" ]; then
 	case $khello in "NO GPU:"*)
-		echo "   GPU:    none here (with one, the module allocates GPU memory, copies to it and back, and compares)" ;;
+		echo "   GPU:    none here (with one, the module loads its embedded GPU kernel, adds two vectors from lakeShm on the GPU and checks every element)" ;;
 	esac
 fi
 if [ -z "$kdemo" ] && [ -z "$gline" ]; then

@@ -13,12 +13,15 @@ set -euo pipefail
 #   qemu-system-x86, busybox-static, cpio  the VM test harness (boot + initramfs)
 #   sparse                                the kernel module's static checker (make C=1)
 #   kmod                                  modinfo, for the harness's module sanity checks
+#   clang                                 libFuzzer, for the fuzz target of lakeD's user ring
 #   liblz4-dev, libzstd-dev               liblake decompresses compressed fatbin entries to
 #                                         read kernel parameter layouts (lake.ko uses the
 #                                         kernel's own LZ4 and Zstandard)
+#   python3-numpy                         the apps' reference outputs in their tests; LinnOS training
 PACKAGES=(build-essential cmake pkg-config python3 python3-jinja2 python3-yaml
           python3-pytest check linux-image-amd64 linux-headers-amd64
-          qemu-system-x86 busybox-static cpio sparse kmod liblz4-dev libzstd-dev)
+          qemu-system-x86 busybox-static cpio sparse kmod clang liblz4-dev libzstd-dev
+          python3-numpy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -20,18 +20,7 @@ sock=$(mktemp -u /tmp/lakeD-bench.XXXXXX.sock)
 spin_us=${LAKE_BENCH_DAEMON_SPIN_US:-200}
 
 # Two CPUs local to the GPU: one for the benchmark, one for lakeD.
-bench_cpu="" daemon_cpu=""
-bus=$(nvidia-smi --query-gpu=pci.bus_id --format=csv,noheader 2>/dev/null | head -1 | tr 'A-F' 'a-f' | sed 's/^0000//')
-list=$(cat /sys/bus/pci/devices/*"${bus#0000}"/local_cpulist 2>/dev/null | head -1 || true)
-if [ -n "$bus" ] && [ -n "$list" ] && command -v taskset >/dev/null; then
-	cpus=$(python3 -c "
-import sys
-c=[]
-for part in sys.argv[1].split(','):
-    a,_,b=part.partition('-'); c+=range(int(a),int(b or a)+1)
-print(c[1] if len(c)>2 else c[0], c[2] if len(c)>2 else c[-1])" "$list")
-	read -r bench_cpu daemon_cpu <<<"$cpus"
-fi
+read -r bench_cpu daemon_cpu list <<<"$("$here/../gpu-local-cpus.sh")" || true
 pin() { local cpu=$1; shift; if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi; }
 echo "# GPU-local CPUs: ${list:-unknown}; benchmark on ${bench_cpu:-any}, lakeD on ${daemon_cpu:-any}" >"$out/bench.txt"
 

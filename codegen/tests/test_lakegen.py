@@ -150,6 +150,74 @@ def test_malformed_spec_is_reported_with_file_and_line(tmp_path, edit, message):
     assert not (tmp_path / "out").exists()
 
 
+# Device ranges and counted references: a tracked scalar and a reference.
+MINI_DEV = MINI.replace("functions:\n", textwrap.dedent("""\
+      - name: miniPtr
+        kind: scalar
+        c-type: unsigned long long
+        destroy: miniFree
+        doc: A device address.
+      - name: miniDev
+        kind: scalar
+        c-type: int
+        doc: A device.
+    functions:
+      - name: miniFree
+        doc: Frees.
+        params:
+          - {name: p, type: miniPtr, lifetime: destroys}
+      - name: miniAlloc
+        doc: Allocates.
+        params:
+          - {name: p, type: miniPtr, dir: out, lifetime: creates, extent: n}
+          - {name: n, type: size_t}
+      - name: miniSet
+        doc: Sets n bytes.
+        params:
+          - {name: p, type: miniPtr, extent: n}
+          - {name: n, type: size_t}
+      - name: miniRetain
+        doc: Takes a reference.
+        params:
+          - {name: d, type: miniDev, lifetime: retains}
+      - name: miniRelease
+        doc: Drops one.
+        params:
+          - {name: d, type: miniDev, lifetime: releases}
+    """))
+
+
+def test_ranges_and_references_generate_checks(tmp_path):
+    path = write_spec(tmp_path, MINI_DEV)
+    r = lakegen(tmp_path / "out", path)
+    assert r.returncode == 0, r.stderr
+    d = (tmp_path / "out" / "lake_dispatch.c").read_text()
+    assert "lake_srv_range_check(c, a->p, n)" in d            # each use checked
+    assert "lake_srv_range_add(c, LAKE_RT_miniPtr, out_p, n ? n : 1" in d
+    assert "lake_srv_range_is_alloc(c, LAKE_RT_miniPtr, a->p)" in d
+    assert "lake_srv_ref_take(c, LAKE_REF_miniDev" in d
+    assert "lake_srv_ref_count(c, LAKE_REF_miniDev" in d
+    assert "case LAKE_REF_miniDev:" in d                      # released at disconnect
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace("{name: p, type: miniPtr, extent: n}", "{name: p, type: miniPtr}"),
+     "a miniPtr needs 'extent'"),
+    (lambda s: s.replace("lifetime: creates, extent: n}", "lifetime: creates}"),
+     "a miniPtr needs 'extent'"),
+    (lambda s: s.replace("{name: p, type: miniPtr, extent: n}", "{name: p, type: miniPtr, extent: m}"),
+     "unknown parameter 'm'"),
+    (lambda s: s.replace("lifetime: releases", "lifetime: retains"), "nothing releases miniDev references"),
+    (lambda s: s.replace("{name: d, type: miniDev, lifetime: retains}", "{name: d, type: miniPtr, lifetime: retains}"),
+     "applies to an input scalar"),
+])
+def test_range_and_reference_mistakes_are_reported(tmp_path, edit, message):
+    path = write_spec(tmp_path, edit(MINI_DEV))
+    r = lakegen(tmp_path / "out", path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert message in r.stderr, r.stderr
+
+
 def test_error_line_points_at_the_problem(tmp_path):
     text = MINI.replace("type: size_t", "type: size_tt")
     path = write_spec(tmp_path, text)
@@ -233,7 +301,7 @@ MEMSET16 = """
   - name: cuMemsetD16
     doc: Sets device memory to a 16-bit value.
     params:
-      - {name: dstDevice, type: CUdeviceptr}
+      - {name: dstDevice, type: CUdeviceptr, extent: "N * 2"}
       - {name: us, type: unsigned short}
       - {name: N, type: size_t}
 """

@@ -53,7 +53,7 @@
 
 /* The version of this file's layout and messages (independent of
  * LAKE_PROTO_VERSION, which versions the slot format). */
-#define LAKE_URING_VERSION	1
+#define LAKE_URING_VERSION	2
 
 #define LAKE_URING_PAGE		4096ull
 #define LAKE_URING_MAX_SLOTS	4096u
@@ -114,8 +114,21 @@ struct lake_uhello_reply {
 	__u32 version;		/* lakeD's LAKE_PROTO_VERSION */
 	__u64 spec_hash;	/* lakeD's LAKE_SPEC_HASH */
 	__u32 uring_version;	/* lakeD's LAKE_URING_VERSION */
-	__u32 reserved;
+	__u32 server_pid;	/* the lakeD process that serves this client (0: refused) */
 	char reason[LAKE_UREPLY_REASON];	/* NUL-terminated */
+};
+
+/*
+ * Instead of a hello, a connection may ask for lakeD's status (lakeD
+ * --status): lakeD answers one message of text (NUL-terminated) and closes.
+ * Root sees every user's row; others see the totals and their own.
+ */
+#define LAKE_USTATUS_MAGIC	0x4c414b53u	/* "LAKS" */
+#define LAKE_USTATUS_MAX	65536
+
+struct lake_ustatus_req {
+	__u32 magic;		/* LAKE_USTATUS_MAGIC */
+	__u32 reserved;		/* zero */
 };
 
 /* ---- the standard layout ---- */

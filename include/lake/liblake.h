@@ -62,7 +62,7 @@ struct lake_client_stats {
 	uint32_t nslots;
 	uint32_t connected;		/* 1 while attached to a lakeD */
 	uint32_t client;		/* lakeD's number for this client (its logs name it) */
-	uint32_t reserved;
+	uint32_t server_pid;		/* the lakeD process serving it (0: unknown) */
 };
 
 /* Fills @st (initialising liblake if needed, without connecting). */

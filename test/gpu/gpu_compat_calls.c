@@ -8,7 +8,9 @@
  * directly against libcuda (-DLAKE_DIRECT); test/gpu/run-gpu-tests.sh
  * compares the two outputs line by line.  Lines starting with "lake-only"
  * are what LAKE answers differently by design (none are printed by the
- * direct build); they are not compared.
+ * direct build); they are not compared: the functions LAKE refuses because
+ * they change what every client of lakeD shares (the direct build does not
+ * call them).
  *
  * Usage: gpu_compat_calls KERNELS.fatbin
  */
@@ -19,6 +21,21 @@
 
 #include "lake_nvml.h"
 #include "lake_gpu_say.h"
+
+#ifdef LAKE_DIRECT
+#define REFUSED(name, call) ((void)sizeof(call))	/* not called */
+#else
+/* Through LAKE: refused, with CUDA_ERROR_NOT_SUPPORTED. */
+#define REFUSED(name, call)							\
+	do {									\
+		CUresult r_ = (call);						\
+		printf("lake-only %s: %s\n", name, cu_name(r_));		\
+		if (r_ != CUDA_ERROR_NOT_SUPPORTED) {				\
+			printf("lake-only FAILED: %s is not refused\n", name);	\
+			failures++;						\
+		}								\
+	} while (0)
+#endif
 
 #ifdef LAKE_DIRECT
 NVML_FN(nvmlReturn_t, nvmlInit, "nvmlInit_v2", (void), ())
@@ -145,7 +162,7 @@ static void devices(CUdevice dev)
 	SAY("cuDeviceGraphMemTrim", cuDeviceGraphMemTrim(dev), "");
 	SAY("cuDeviceGetDefaultMemPool", cuDeviceGetDefaultMemPool(&pool, dev), "%s", pool ? "pool" : "NULL");
 	SAY("cuDeviceGetMemPool", cuDeviceGetMemPool(&pool2, dev), "%s", pool2 == pool ? "default" : "other");
-	SAY("cuDeviceSetMemPool", cuDeviceSetMemPool(dev, pool), "");
+	REFUSED("cuDeviceSetMemPool", cuDeviceSetMemPool(dev, pool));
 }
 
 static void contexts(CUdevice dev, CUcontext pctx)
@@ -166,7 +183,7 @@ static void contexts(CUdevice dev, CUcontext pctx)
 
 	SAY("cuDevicePrimaryCtxGetState", cuDevicePrimaryCtxGetState(dev, &flags, &active), "flags=%u active=%d",
 	    flags, active);
-	SAY("cuDevicePrimaryCtxSetFlags", cuDevicePrimaryCtxSetFlags(dev, flags), "");
+	REFUSED("cuDevicePrimaryCtxSetFlags", cuDevicePrimaryCtxSetFlags(dev, flags));
 	memset(&params, 0, sizeof(params));
 	SAY("cuCtxCreate (zeroed params)", cuCtxCreate(&ctx, &params, 0, dev), "");
 	SAY("cuCtxGetCurrent", cuCtxGetCurrent(&cur), "%s", cur == ctx ? "created" : "other");
@@ -634,8 +651,7 @@ static void streams(CUcontext pctx, CUfunction vecadd, CUdeviceptr da, CUdevicep
 	SAY("cuMemFree", cuMemFree(flag), "");
 
 	/* Capture state. */
-	SAY("cuThreadExchangeStreamCaptureMode", cuThreadExchangeStreamCaptureMode(&mode), "%d", (int)mode);
-	SAY("cuThreadExchangeStreamCaptureMode", cuThreadExchangeStreamCaptureMode(&mode), "%d", (int)mode);
+	REFUSED("cuThreadExchangeStreamCaptureMode", cuThreadExchangeStreamCaptureMode(&mode));
 	SAY("cuStreamIsCapturing", cuStreamIsCapturing(s, &cs), "%d", (int)cs);
 	SAY("cuStreamBeginCapture", cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "");
 	{

@@ -42,3 +42,13 @@ extern "C" __global__ void lake_params(unsigned long long *out, unsigned char c,
 	out[1] = (unsigned long long)(long long)i;
 	out[2] = u;
 }
+
+// Spins on the GPU for about @cycles clock cycles: a kernel whose
+// synchronize blocks long enough to be seen.
+extern "C" __global__ void lake_spin(unsigned long long cycles)
+{
+	long long start = clock64();
+
+	while ((unsigned long long)(clock64() - start) < cycles)
+		;
+}

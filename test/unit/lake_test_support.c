@@ -129,9 +129,12 @@ void lake_test_setup(void)
 	loop_client = 1;
 	loop_submit_status = LAKE_OK;
 	loop_reply_hook = NULL;
+	lake_fake_model_reset();
 	loop_server = NULL;
 	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
 	ck_assert_ptr_nonnull(loop_conn);
+	ck_assert_int_eq(lake_srv_range_add(loop_conn, LAKE_RT_CUdeviceptr, LAKE_TEST_DPTR,
+					    LAKE_TEST_DPTR_SIZE, 0, false), 0);
 	lake_transport_init(&loop_transport, &loop_ops);
 	lake_fake_reset();
 }
@@ -158,6 +161,8 @@ void lake_test_reconnect(void)
 	lake_srv_conn_free(loop_conn);
 	loop_conn = lake_srv_conn_new(&lake_fake_vendors, loop_arena, LAKE_TEST_ARENA_SIZE);
 	ck_assert_ptr_nonnull(loop_conn);
+	ck_assert_int_eq(lake_srv_range_add(loop_conn, LAKE_RT_CUdeviceptr, LAKE_TEST_DPTR,
+					    LAKE_TEST_DPTR_SIZE, 0, false), 0);
 }
 
 void lake_test_set_client(__u32 client)
@@ -267,6 +272,14 @@ __u64 lake_test_handle(unsigned int type, __u64 real)
 	__u64 token;
 
 	ck_assert_int_eq(lake_srv_handle_add(loop_conn, type, (void *)(uintptr_t)real, 0, false, &token), 0);
+	return token;
+}
+
+__u64 lake_test_owned_handle(unsigned int type, __u64 real)
+{
+	__u64 token;
+
+	ck_assert_int_eq(lake_srv_handle_add(loop_conn, type, (void *)(uintptr_t)real, 0, true, &token), 0);
 	return token;
 }
 

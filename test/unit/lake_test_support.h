@@ -14,6 +14,10 @@
 #include "lake_fake.h"
 
 #define LAKE_TEST_ARENA_SIZE	(1u << 20)
+/* A device range every test client may use (not freed at cleanup, like a
+ * module global): tests copy to and from it without allocating. */
+#define LAKE_TEST_DPTR		0x40000000ull
+#define LAKE_TEST_DPTR_SIZE	(64ull << 20)
 
 void lake_test_setup(void);
 void lake_test_teardown(void);
@@ -50,6 +54,8 @@ const char *lake_test_image_file(void);
 
 /* Registers @real as a resource of the test client and returns its token. */
 __u64 lake_test_handle(unsigned int type, __u64 real);
+/* Same, as one the client made (so that it may destroy it). */
+__u64 lake_test_owned_handle(unsigned int type, __u64 real);
 /* Same, for a function: bound to the kernel of a loaded test image, whose
  * layout the client read from it (and lakeD's agrees). */
 __u64 lake_test_function(unsigned int type, __u64 real);

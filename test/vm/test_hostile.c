@@ -587,6 +587,70 @@ START_TEST(region_not_inherited_by_fork)
 }
 END_TEST
 
+/* A supervisor attaches and hands the channel to the process it starts: that
+ * process alone maps the region from then on (lakeD's kernel worker). */
+START_TEST(region_handed_off)
+{
+	struct lake_attach a;
+	int fd = dev_open(), other = dev_open(), go[2], status;
+	__s32 nr;
+	void *map;
+	pid_t pid;
+
+	attach_args(&a);
+	ck_errno(ioc(fd, LAKE_IOC_ATTACH, &a), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		uint8_t *m;
+		pid_t gc;
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		m = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			_exit(3);	/* the process it was handed to cannot map it */
+		m[a.arena_offset] = 0x42;
+		gc = fork();	/* ...and its own children cannot */
+		if (gc == 0) {
+			void *again = mmap(NULL, a.map_size, PROT_READ, MAP_SHARED, fd, 0);
+
+			_exit(again == MAP_FAILED && errno == EPERM ? 0 : 1);
+		}
+		if (gc < 0 || waitpid(gc, &status, 0) != gc || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			_exit(4);
+		_exit(0);
+	}
+	close(go[0]);
+	/* Nobody, a file that is not the daemon's: refused. */
+	nr = 0;
+	ck_errno(ioc(fd, LAKE_IOC_HANDOFF, &nr), ESRCH);
+	nr = 0x7fffffff;
+	ck_errno(ioc(fd, LAKE_IOC_HANDOFF, &nr), ESRCH);
+	nr = pid;
+	ck_errno(ioc(other, LAKE_IOC_HANDOFF, &nr), EPERM);
+	ck_errno(ioc(fd, LAKE_IOC_HANDOFF, NULL), EFAULT);
+	ck_errno(ioc(fd, LAKE_IOC_HANDOFF, &nr), 0);
+	/* Handed on: the attaching process no longer maps it, nor hands it on. */
+	map = mmap(NULL, a.map_size, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_msg(map == MAP_FAILED && errno == EPERM, "the attacher mapped it after the handoff");
+	nr = getpid();
+	ck_errno(ioc(fd, LAKE_IOC_HANDOFF, &nr), EPERM);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the process handed the channel: exit %d (3: could not map, 4: its child could)",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	close(go[1]);
+	close(other);
+	close(fd);
+}
+END_TEST
+
 static int write_param(const char *name, const char *val)
 {
 	char path[128];
@@ -691,6 +755,7 @@ static Suite *hostile_suite(void)
 	tcase_add_checked_fixture(t, setup, NULL);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, region_not_inherited_by_fork);
+	tcase_add_test(t, region_handed_off);
 	tcase_add_test(t, writable_parameters_bounded);
 	tcase_add_test(t, wait_bound_is_total);
 	suite_add_tcase(s, t);

@@ -13,6 +13,12 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
+/*
+ * 2: cuModuleLoad carries the file's contents, not its path; cuLaunchKernel's
+ * extra carries an explicitly packed parameter buffer; LAKE_MSG_THREAD_GONE;
+ * the header's client names the calling thread, whose deferred error and
+ * current context the daemon keeps.
+ */
 #define LAKE_PROTO_VERSION	2
 
 /*
@@ -29,6 +35,9 @@
 /* Flags of a command. */
 #define LAKE_MSG_ASYNC		(1u << 0)	/* the caller does not wait */
 #define LAKE_MSG_STAGED		(1u << 1)	/* a buffer was copied: finish before replying */
+#define LAKE_MSG_THREAD_GONE	(1u << 2)	/* on a NOP: the calling thread exited; the
+						 * daemon forgets its state (deferred errors,
+						 * current context) */
 
 /*
  * A reply whose result is LAKE_RESULT_PROTOCOL means the daemon could not
@@ -169,5 +178,10 @@ struct lake_complete {
  * processed and its status set; the ioctl returns 0 when all were good, else
  * -EINVAL if any entry was malformed, else -ENOENT. */
 #define LAKE_IOC_COMPLETE	_IOWR(LAKE_IOC_MAGIC, 0x02, struct lake_complete)
+/* The attached daemon names the one process that may map the region from now
+ * on (a pid, by value in a __s32): a privileged supervisor attaches, the
+ * process it starts to serve the channel maps.  Only the process that may map
+ * it now may hand it on. */
+#define LAKE_IOC_HANDOFF	_IOW(LAKE_IOC_MAGIC, 0x03, __s32)
 
 #endif /* _UAPI_LINUX_LAKE_H */

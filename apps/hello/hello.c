@@ -10,8 +10,11 @@
  *
  *   cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet,
  *   cuDeviceGetName, cuDeviceTotalMem, cuDevicePrimaryCtxRetain,
- *   cuCtxSetCurrent, cuMemAlloc, two host buffers in lakeShm (one filled
- *   with a pattern), cuMemcpyHtoD, cuMemcpyDtoH, compare, cuMemFree,
+ *   cuCtxSetCurrent, cuModuleLoadData (the GPU image embedded in the
+ *   module, built by nvcc from hello.cu), cuModuleGetFunction, cuMemAlloc,
+ *   three host buffers in lakeShm (a and b filled), cuMemcpyHtoD of a and
+ *   b, cuLaunchKernel of a vector add c = a + b, cuMemcpyDtoH of c, a
+ *   check of every element, cuMemFree, cuModuleUnload,
  *   cuDevicePrimaryCtxRelease.
  *
  * On a machine without a GPU, lakeD answers cuInit with
@@ -22,7 +25,7 @@
  * demo got), and everything the demo allocated is released before init
  * returns, so the module can be unloaded at any time.
  *
- * Parameter: size_kb, the KiB copied to the GPU and back (default 1024).
+ * Parameter: size_kb, the KiB of each vector (default 1024).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -34,7 +37,11 @@
 
 static unsigned int size_kb = 1024;
 module_param(size_kb, uint, 0444);
-MODULE_PARM_DESC(size_kb, "KiB copied to the GPU and back (1-16384, default 1024)");
+MODULE_PARM_DESC(size_kb, "KiB of each vector added on the GPU (1-16384, default 1024)");
+
+/* The GPU image, embedded at build time (hello_fatbin.c, from hello.cu). */
+extern const unsigned char hello_fatbin[];
+extern const size_t hello_fatbin_size;
 
 struct lake_hello {
 	unsigned int calls;	/* cu* calls that went to lakeD */
@@ -86,64 +93,114 @@ static __printf(4, 5) bool lake_hello_ok(struct lake_hello *h, const char *call,
 	return true;
 }
 
-/* The pattern the host buffer is filled with: distinct for every word. */
-static u32 lake_hello_word(size_t i)
+/* The inputs: distinct words, and their sums overflow (checked modulo 2^32). */
+static u32 lake_hello_a(u32 i)
 {
-	return (u32)i * 2654435761u ^ 0x4c414b45;	/* "LAKE" */
+	return i * 2654435761u ^ 0x4c414b45;	/* "LAKE" */
 }
 
-/* Copies @bytes from a lakeShm buffer to the GPU and back, and compares. */
-static void lake_hello_copy(struct lake_hello *h, size_t bytes)
+static u32 lake_hello_b(u32 i)
 {
-	CUdeviceptr dptr = 0;
-	u32 *src, *dst = NULL;
-	size_t i, nwords = bytes / sizeof(u32);
+	return ~i * 40503u + 7;
+}
+
+/*
+ * The GPU part: load the embedded image, copy two vectors from lakeShm to
+ * the GPU, launch a vector add, copy the sum back into lakeShm and check
+ * every element.
+ */
+static void lake_hello_vecadd(struct lake_hello *h, size_t bytes)
+{
+	CUdeviceptr da = 0, db = 0, dc = 0;
+	unsigned int n = bytes / sizeof(u32), i, bad = 0, first_bad = 0;
+	unsigned int threads = 256, blocks = (n + threads - 1) / threads;
+	void *params[] = { &da, &db, &dc, &n };
+	CUmodule mod = NULL;
+	CUfunction fn = NULL;
+	u32 *a, *b = NULL, *c = NULL;
 	CUresult r;
 
-	r = cuMemAlloc(&dptr, bytes);
-	if (!lake_hello_ok(h, "cuMemAlloc", r, "%zu bytes of GPU memory at %#llx", bytes,
-			   (unsigned long long)dptr))
+	if (!hello_fatbin_size) {
+		pr_info("  this module was built without its GPU kernel (nvcc was not found): no launch\n");
+		h->stopped_at = "cuModuleLoadData";
+		h->stop_result = CUDA_ERROR_NOT_FOUND;
 		return;
+	}
+	r = cuModuleLoadData(&mod, hello_fatbin);
+	if (!lake_hello_ok(h, "cuModuleLoadData", r, "the embedded image, %zu bytes",
+			   hello_fatbin_size))
+		return;
+	r = cuModuleGetFunction(&fn, mod, "lake_hello_vecadd");
+	if (!lake_hello_ok(h, "cuModuleGetFunction", r, "lake_hello_vecadd"))
+		goto unload;
 
-	src = lake_shm_alloc(bytes);
-	if (src)
-		dst = lake_shm_alloc(bytes);
-	if (!dst) {
-		pr_info("  lake_shm_alloc failed: the arena has no room for 2 x %zu KiB (see lake.ko's arena_mb)\n",
+	r = cuMemAlloc(&da, bytes);
+	if (!r)
+		r = cuMemAlloc(&db, bytes);
+	if (!r)
+		r = cuMemAlloc(&dc, bytes);
+	if (!lake_hello_ok(h, "cuMemAlloc", r, "3 x %zu bytes of GPU memory", bytes))
+		goto free;
+
+	a = lake_shm_alloc(bytes);
+	if (a)
+		b = lake_shm_alloc(bytes);
+	if (b)
+		c = lake_shm_alloc(bytes);
+	if (!c) {
+		pr_info("  lake_shm_alloc failed: the arena has no room for 3 x %zu KiB (see lake.ko's arena_mb)\n",
 			bytes >> 10);
 		h->stopped_at = "lake_shm_alloc";
 		h->stop_result = CUDA_ERROR_OUT_OF_MEMORY;
-		goto free;
+		goto free_host;
 	}
-	for (i = 0; i < nwords; i++)
-		src[i] = lake_hello_word(i);
-	memset(dst, 0, bytes);
-	pr_info("  %-28s    2 x %zu KiB host buffers in lakeShm; the first filled with a pattern\n",
+	for (i = 0; i < n; i++) {
+		a[i] = lake_hello_a(i);
+		b[i] = lake_hello_b(i);
+	}
+	memset(c, 0, bytes);
+	pr_info("  %-28s    3 x %zu KiB host buffers in lakeShm: a, b filled, c zeroed\n",
 		"lake_shm_alloc", bytes >> 10);
 
-	r = cuMemcpyHtoD(dptr, src, bytes);
-	if (!lake_hello_ok(h, "cuMemcpyHtoD", r, "%zu bytes lakeShm -> GPU", bytes))
-		goto free;
-	r = cuMemcpyDtoH(dst, dptr, bytes);
-	if (!lake_hello_ok(h, "cuMemcpyDtoH", r, "%zu bytes GPU -> lakeShm", bytes))
-		goto free;
+	r = cuMemcpyHtoD(da, a, bytes);
+	if (!r)
+		r = cuMemcpyHtoD(db, b, bytes);
+	if (!lake_hello_ok(h, "cuMemcpyHtoD", r, "a and b, lakeShm -> GPU"))
+		goto free_host;
+	r = cuLaunchKernel(fn, blocks, 1, 1, threads, 1, 1, 0, NULL, params, NULL);
+	if (!lake_hello_ok(h, "cuLaunchKernel", r, "lake_hello_vecadd <<<%u, %u>>>: c = a + b, %u elements",
+			   blocks, threads, n))
+		goto free_host;
+	r = cuMemcpyDtoH(c, dc, bytes);
+	if (!lake_hello_ok(h, "cuMemcpyDtoH", r, "c, GPU -> lakeShm (after the kernel)"))
+		goto free_host;
 
-	for (i = 0; i < nwords && dst[i] == src[i]; i++)
-		;
-	if (i == nwords) {
-		pr_info("  %-28s    all %zu bytes came back intact\n", "compare", bytes);
+	for (i = 0; i < n; i++) {
+		if (c[i] != a[i] + b[i] && !bad++)
+			first_bad = i;
+	}
+	if (!bad) {
+		pr_info("  %-28s    all %u elements of c equal a + b\n", "check", n);
 	} else {
-		pr_info("  %-28s    MISMATCH at byte %zu: sent %#x, got %#x\n", "compare",
-			i * sizeof(u32), src[i], dst[i]);
-		h->stopped_at = "compare";
+		pr_info("  %-28s    %u of %u elements WRONG; the first at %u: %#x + %#x gave %#x\n",
+			"check", bad, n, first_bad, a[first_bad], b[first_bad], c[first_bad]);
+		h->stopped_at = "check";
 		h->stop_result = CUDA_ERROR_UNKNOWN;
 	}
 
+free_host:
+	lake_shm_free(c, bytes);
+	lake_shm_free(b, bytes);
+	lake_shm_free(a, bytes);
 free:
-	lake_shm_free(dst, bytes);
-	lake_shm_free(src, bytes);
-	r = cuMemFree(dptr);
-	lake_hello_ok(h, "cuMemFree", r, NULL);
+	if (dc)
+		lake_hello_ok(h, "cuMemFree", cuMemFree(dc), NULL);
+	if (db)
+		lake_hello_ok(h, "cuMemFree", cuMemFree(db), NULL);
+	if (da)
+		lake_hello_ok(h, "cuMemFree", cuMemFree(da), NULL);
+unload:
+	lake_hello_ok(h, "cuModuleUnload", cuModuleUnload(mod), NULL);
 }
 
 static void lake_hello_run(struct lake_hello *h, size_t bytes)
@@ -195,7 +252,7 @@ static void lake_hello_run(struct lake_hello *h, size_t bytes)
 		return;
 	r = cuCtxSetCurrent(ctx);
 	if (lake_hello_ok(h, "cuCtxSetCurrent", r, NULL))
-		lake_hello_copy(h, bytes);
+		lake_hello_vecadd(h, bytes);
 	r = cuDevicePrimaryCtxRelease(dev);
 	lake_hello_ok(h, "cuDevicePrimaryCtxRelease", r, NULL);
 }
@@ -213,12 +270,12 @@ static int __init lake_hello_init(void)
 
 	/* The last line says how it went: "done: OK", "done: NO GPU" or "done: FAILED". */
 	if (!h.stopped_at)
-		pr_info("done: OK: %u calls through lakeD, all CUDA_SUCCESS; %u KiB went to the GPU and back intact\n",
+		pr_info("done: OK: %u calls through lakeD, all CUDA_SUCCESS; the GPU added two %u KiB vectors, every element checked\n",
 			h.calls, size_kb);
 	else if (h.stop_result == CUDA_ERROR_NO_DEVICE && h.calls == 1)
 		pr_info("done: NO GPU: 1 call through lakeD, answered CUDA_ERROR_NO_DEVICE; the path kernel -> lakeD -> kernel works\n");
-	else if (!strcmp(h.stopped_at, "compare"))
-		pr_info("done: FAILED: %u calls through lakeD, all CUDA_SUCCESS, but the data that came back differs\n",
+	else if (!strcmp(h.stopped_at, "check"))
+		pr_info("done: FAILED: %u calls through lakeD, all CUDA_SUCCESS, but the sums that came back are wrong\n",
 			h.calls);
 	else
 		pr_info("done: FAILED: %u calls through lakeD, %u failed; the demo stopped at %s (%s)\n",

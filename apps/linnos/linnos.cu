@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+// linnos.cu - LinnOS's GPU path: the whole network in one launch.
+//
+// A block of 256 threads (one per hidden neuron) computes R consecutive
+// rows of the batch (R = 1, 2, 4, 8: linnos_rR); for +1/+2 at small
+// batches, 256 x S threads split each extra layer's sums (linnos_r1s4,
+// linnos_r2s2).  Arithmetic is exactly
+// linnos.c's: unsigned 64-bit products and sums (int64 with wrap-around),
+// ReLU on the signed value.  Sums of the output layer are reduced in a
+// different order than the CPU's (and the extra layers' in S pieces), which
+// changes nothing: addition modulo
+// 2^64 is associative and commutative, so the scores are bit-exact.
+//
+// Weights (uploaded once): w0t[i][j] = weight_0_T[j][i] (31 x 256),
+// wmt[l][k][j] = weight_M_(l+1)_T[j][k] (extra x 256 x 256), b0[256],
+// bm[extra][256], w1[2][256], b1[2].  in: batch x 31 bytes; out: batch x 2
+// int64.  Either may be device memory or mapped host memory.
+#include "lake_app_kernels.cuh"
+#include "linnos.h"
+
+typedef unsigned long long u64;
+
+__device__ __forceinline__ u64 linnos_relu(u64 v)
+{
+	return (long long)v < 0 ? 0 : v;
+}
+
+// R rows per block; the extra layers' sums split over S groups of 256
+// threads (thread t: neuron j = t % 256, group q = t / 256, which sums
+// k in [q * 256 / S, (q + 1) * 256 / S)); group 0 adds the S partial sums
+// in order.  S > 1 shortens the dependent chain of a thread at small
+// batches, where the block's latency is the inference's.
+template <int R, int S>
+__device__ __forceinline__ void linnos_rows(const unsigned char *in, long long *out,
+					    unsigned int batch, unsigned int extra,
+					    const u64 *w0t, const u64 *b0, const u64 *wmt,
+					    const u64 *bm, const u64 *w1, const u64 *b1)
+{
+	__shared__ u64 h[2][R][LINNOS_HIDDEN];
+	__shared__ u64 psum[S > 1 ? S : 1][R][LINNOS_HIDDEN];
+	__shared__ unsigned char x[R][LINNOS_FEATURES + 1];
+	__shared__ u64 part[R][LINNOS_OUTPUTS][LINNOS_THREADS / 32];
+	const unsigned int t = threadIdx.x, j = t % LINNOS_HIDDEN, q = t / LINNOS_HIDDEN;
+	const unsigned int lane = t & 31, warp = t >> 5;
+	const unsigned int row0 = blockIdx.x * R;
+	const unsigned int nrows = min((unsigned int)R, batch - row0);
+	u64 acc[R];
+	int cur = 0;
+
+	// The block's input rows (rows past the batch read as zeros).
+	for (unsigned int i = t; i < R * LINNOS_FEATURES; i += LINNOS_THREADS * S) {
+		unsigned int r = i / LINNOS_FEATURES, f = i % LINNOS_FEATURES;
+
+		x[r][f] = r < nrows ? in[(size_t)(row0 + r) * LINNOS_FEATURES + f] : 0;
+	}
+	__syncthreads();
+
+	// Layer 0: 31 -> 256, ReLU (group 0).
+	if (q == 0) {
+#pragma unroll
+		for (int r = 0; r < R; r++)
+			acc[r] = b0[j];
+		for (int i = 0; i < LINNOS_FEATURES; i++) {
+			u64 w = w0t[i * LINNOS_HIDDEN + j];
+#pragma unroll
+			for (int r = 0; r < R; r++)
+				acc[r] += w * x[r][i];
+		}
+#pragma unroll
+		for (int r = 0; r < R; r++)
+			h[0][r][j] = linnos_relu(acc[r]);
+	}
+
+	// The extra layers of +1 / +2: 256 -> 256, ReLU.
+	for (unsigned int l = 0; l < extra; l++) {
+		const u64 *w = wmt + (size_t)l * LINNOS_HIDDEN * LINNOS_HIDDEN;
+		const int k0 = q * (LINNOS_HIDDEN / S), k1 = k0 + LINNOS_HIDDEN / S;
+
+		__syncthreads();
+#pragma unroll
+		for (int r = 0; r < R; r++)
+			acc[r] = q == 0 ? bm[l * LINNOS_HIDDEN + j] : 0;
+		for (int k = k0; k < k1; k++) {
+			u64 wk = w[k * LINNOS_HIDDEN + j];
+#pragma unroll
+			for (int r = 0; r < R; r++)
+				acc[r] += wk * h[cur][r][k];
+		}
+		if (S > 1) {
+#pragma unroll
+			for (int r = 0; r < R; r++)
+				psum[q][r][j] = acc[r];
+			__syncthreads();
+			if (q == 0)
+				for (int p = 1; p < S; p++)
+#pragma unroll
+					for (int r = 0; r < R; r++)
+						acc[r] += psum[p][r][j];
+		}
+		if (q == 0)
+#pragma unroll
+			for (int r = 0; r < R; r++)
+				h[cur ^ 1][r][j] = linnos_relu(acc[r]);
+		cur ^= 1;
+	}
+	__syncthreads();
+
+	// Output layer: 256 -> 2, each score reduced over group 0's 8 warps.
+	if (q == 0) {
+#pragma unroll
+		for (int o = 0; o < LINNOS_OUTPUTS; o++) {
+			u64 w = w1[o * LINNOS_HIDDEN + j];
+#pragma unroll
+			for (int r = 0; r < R; r++) {
+				u64 v = w * h[cur][r][j];
+
+				for (int off = 16; off; off >>= 1)
+					v += __shfl_down_sync(0xffffffffu, v, off);
+				if (!lane)
+					part[r][o][warp] = v;
+			}
+		}
+	}
+	__syncthreads();
+	if (t < nrows * LINNOS_OUTPUTS) {
+		unsigned int r = t / LINNOS_OUTPUTS, o = t % LINNOS_OUTPUTS;
+		u64 s = b1[o];
+
+		for (int w = 0; w < LINNOS_THREADS / 32; w++)
+			s += part[r][o][w];
+		out[(size_t)(row0 + r) * LINNOS_OUTPUTS + o] = (long long)s;
+	}
+}
+
+// linnos_rR: R rows per block, 256 threads; linnos_rRsS: the same with the
+// extra layers split over S groups, 256 x S threads (+1/+2 at small batches).
+#define LINNOS_KERNEL(name, R, S)							\
+	extern "C" __global__ void __launch_bounds__(LINNOS_THREADS * S)		\
+	name(const unsigned char *in, long long *out, unsigned int batch,		\
+	     unsigned int extra, const u64 *w0t, const u64 *b0, const u64 *wmt,		\
+	     const u64 *bm, const u64 *w1, const u64 *b1)				\
+	{										\
+		linnos_rows<R, S>(in, out, batch, extra, w0t, b0, wmt, bm, w1, b1);	\
+	}
+
+LINNOS_KERNEL(linnos_r1, 1, 1)
+LINNOS_KERNEL(linnos_r2, 2, 1)
+LINNOS_KERNEL(linnos_r4, 4, 1)
+LINNOS_KERNEL(linnos_r8, 8, 1)
+LINNOS_KERNEL(linnos_r1s4, 1, 4)
+LINNOS_KERNEL(linnos_r2s2, 2, 2)
