@@ -128,6 +128,28 @@ ATTR_BYTES = 64       # LAKE_ATTR_BYTES: the largest attribute value
 ARRAY_LEAVES = 16     # arrays longer than this contribute their first and last element
 
 
+def _one_per_type(s, ender, starter, what, shape_ok, shape_msg, missing):
+    """{type name: the one function of spec @s whose parameter has 'lifetime:
+    @ender'} (lakeD calls it for what a departed client leaves); a second one
+    for a type, one whose parameters fail @shape_ok, and a 'lifetime:
+    @starter' with no ender are errors (@what, @missing: "{}" is the type)."""
+    enders = {}
+    for f in s.functions:
+        for p in f.params:
+            if p.lifetime == ender:
+                if p.type.name in enders:
+                    p.fail(f"a second function {what.format(p.type.name)} "
+                           f"(first: {enders[p.type.name].name})")
+                if not shape_ok(f, p):
+                    p.fail(shape_msg)
+                enders[p.type.name] = f
+    for f in s.functions:
+        for p in f.params:
+            if p.lifetime == starter and p.type.name not in enders:
+                p.fail(missing.format(p.type.name))
+    return enders
+
+
 def _fail(path, node, msg):
     raise SpecError(path, getattr(node, "line", 0), msg)
 
@@ -1288,21 +1310,11 @@ class SpecSet:
             s.context_type = setcur.params[0].type
         # A counted reference ('retains') needs the one function that drops it,
         # which lakeD calls for each reference a client leaves behind.
-        s.releasers = {}
-        for f in s.functions:
-            for p in f.params:
-                if p.lifetime == "releases":
-                    if p.type.name in s.releasers:
-                        p.fail(f"a second function releases {p.type.name} references "
-                               f"(first: {s.releasers[p.type.name].name})")
-                    if len(f.params) != 1 or not f.remoted:
-                        p.fail("a releasing function must be remoted and take only the reference")
-                    s.releasers[p.type.name] = f
-        for f in s.functions:
-            for p in f.params:
-                if p.lifetime == "retains" and p.type.name not in s.releasers:
-                    p.fail(f"nothing releases {p.type.name} references: give one function "
-                           f"'lifetime: releases'")
+        s.releasers = _one_per_type(
+            s, "releases", "retains", "releases {} references",
+            lambda f, p: len(f.params) == 1 and f.remoted,
+            "a releasing function must be remoted and take only the reference",
+            "nothing releases {} references: give one function 'lifetime: releases'")
         # The calling thread's context stack: lakeD keeps it (the serving
         # threads' own stacks are shared by every caller they serve), and
         # answers these itself, making the caller's context current.
@@ -1323,24 +1335,13 @@ class SpecSet:
         # back takes (address, size), the size being the whole reservation;
         # lakeD calls it for each reservation a client leaves (after the
         # spec's unmap function over it: a reservation may hold mappings).
-        s.unreservers = {}
-        for f in s.functions:
-            for p in f.params:
-                if p.lifetime == "unreserves":
-                    if p.type.name in s.unreservers:
-                        p.fail(f"a second function gives {p.type.name} reservations back "
-                               f"(first: {s.unreservers[p.type.name].name})")
-                    if len(f.params) != 2 or f.params[0] is not p or not f.remoted or \
-                            f.params[1].kind is not None or f.params[1].type.kind != "scalar" or \
-                            f.params[1].dir != "in" or f.params[1].type.tracked:
-                        p.fail("a function that gives a reservation back must be remoted and take "
-                               "(the address, its size)")
-                    s.unreservers[p.type.name] = f
-        for f in s.functions:
-            for p in f.params:
-                if p.lifetime == "reserves" and p.type.name not in s.unreservers:
-                    p.fail(f"nothing gives {p.type.name} reservations back: give one function "
-                           f"'lifetime: unreserves'")
+        s.unreservers = _one_per_type(
+            s, "unreserves", "reserves", "gives {} reservations back",
+            lambda f, p: (len(f.params) == 2 and f.params[0] is p and f.remoted and
+                          f.params[1].kind is None and f.params[1].type.kind == "scalar" and
+                          f.params[1].dir == "in" and not f.params[1].type.tracked),
+            "a function that gives a reservation back must be remoted and take (the address, its size)",
+            "nothing gives {} reservations back: give one function 'lifetime: unreserves'")
         unmap = helpers.get("unmap")
         if unmap is not None:
             if len(unmap.params) != 2 or not unmap.params[0].type or not unmap.params[0].type.is_range \

@@ -585,16 +585,23 @@ int lake_srv_range_check(struct lake_srv_conn *c, __u64 p, __u64 n)
 	return rc;
 }
 
-bool lake_srv_range_is_alloc(struct lake_srv_conn *c, unsigned int type, __u64 base)
+/* Whether this connection holds @value (of @kind and @type) as its own. */
+static bool lake_res_is_owned(struct lake_srv_conn *c, unsigned int kind, unsigned int type,
+			      __u64 value)
 {
 	__u32 *slot;
 	bool ok;
 
 	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_RANGE, type, base);
+	slot = lake_hash_find(c, kind, type, value);
 	ok = slot && c->res[*slot - 1].owned;
 	lake_unlock(c);
 	return ok;
+}
+
+bool lake_srv_range_is_alloc(struct lake_srv_conn *c, unsigned int type, __u64 base)
+{
+	return lake_res_is_owned(c, LAKE_RES_RANGE, type, base);
 }
 
 __u64 lake_srv_range_size(struct lake_srv_conn *c, unsigned int type, __u64 base)
@@ -670,14 +677,7 @@ bool lake_srv_res_has(struct lake_srv_conn *c, unsigned int type, __u64 value)
 
 bool lake_srv_res_owned(struct lake_srv_conn *c, unsigned int type, __u64 value)
 {
-	__u32 *slot;
-	bool ok;
-
-	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_VALUE, type, value);
-	ok = slot && c->res[*slot - 1].owned;
-	lake_unlock(c);
-	return ok;
+	return lake_res_is_owned(c, LAKE_RES_VALUE, type, value);
 }
 
 int lake_srv_res_add(struct lake_srv_conn *c, unsigned int type, __u64 value)
