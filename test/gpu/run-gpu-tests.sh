@@ -46,10 +46,10 @@ out=$(cd "$out" && pwd)
 summary=$out/summary.txt
 # The logs, packed into OUT_DIR/logs.tar.gz when the script ends.
 logs=$out/logs
-rm -rf "$logs" "$logs/logs.tar.gz"
+rm -rf "$logs" "$out/logs.tar.gz"
 mkdir -p "$logs" || exit 1
 pack_logs() {
-	tar -czf "$logs/logs.tar.gz" -C "$out" logs && rm -rf "$logs"
+	tar -czf "$out/logs.tar.gz" -C "$out" logs && rm -rf "$logs"
 }
 tmo=${LAKE_GPU_TEST_TIMEOUT:-90}
 compat_samples="vector_add_drv matrix_mul_drv device_query_drv"
