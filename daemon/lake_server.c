@@ -617,15 +617,21 @@ __u64 lake_srv_range_size(struct lake_srv_conn *c, unsigned int type, __u64 base
 	return n;
 }
 
-void lake_srv_range_del(struct lake_srv_conn *c, unsigned int type, __u64 base)
+/* Forgets @value (of @kind and @type) and what dies with it, if held. */
+static void lake_res_del(struct lake_srv_conn *c, unsigned int kind, unsigned int type, __u64 value)
 {
 	__u32 *slot;
 
 	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_RANGE, type, base);
+	slot = lake_hash_find(c, kind, type, value);
 	if (slot)
 		lake_res_free(c, &c->res[*slot - 1]);
 	lake_unlock(c);
+}
+
+void lake_srv_range_del(struct lake_srv_conn *c, unsigned int type, __u64 base)
+{
+	lake_res_del(c, LAKE_RES_RANGE, type, base);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -687,13 +693,7 @@ int lake_srv_res_add(struct lake_srv_conn *c, unsigned int type, __u64 value)
 
 void lake_srv_res_del(struct lake_srv_conn *c, unsigned int type, __u64 value)
 {
-	__u32 *slot;
-
-	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_VALUE, type, value);
-	if (slot)
-		lake_res_free(c, &c->res[*slot - 1]);
-	lake_unlock(c);
+	lake_res_del(c, LAKE_RES_VALUE, type, value);
 }
 
 /* ------------------------------------------------------------------------ */
