@@ -26,8 +26,9 @@
  */
 enum lake_res_kind {
 	LAKE_RES_HANDLE = 0,
-	LAKE_RES_RANGE,		/* a device range: an allocation, or a module global */
+	LAKE_RES_RANGE,		/* a device range: an allocation, a reservation, a module global */
 	LAKE_RES_REF,		/* a counted reference (type is a LAKE_REF_*) */
+	LAKE_RES_VALUE,		/* a tracked opaque value (an allocation handle): no range */
 };
 
 struct lake_range {
@@ -37,6 +38,7 @@ struct lake_range {
 struct lake_res {
 	__u64 value;
 	__u64 birth;		/* creation order, for cleanup in reverse */
+	__u64 bytes;		/* device memory it holds (owned: counted against the quotas) */
 	struct lake_kparam_layout *layout;
 	struct lake_range *range;	/* LAKE_RES_RANGE: its node in the range tree */
 	__u32 gen;
@@ -55,8 +57,16 @@ struct lake_tstate {
 	int deferred[LAKE_SRV_MAX_SPECS];	/* the first async error not yet reported, per spec */
 	__u64 ctx_token;	/* its current context, when ctx_set */
 	void *ctx_real;
+	/* The contexts below the current one (cuCtxPushCurrent), oldest first. */
+	struct lake_ctx_frame *stack;
+	unsigned int depth, stack_cap;
 	bool ctx_set;
 	bool used;
+};
+
+struct lake_ctx_frame {
+	__u64 token;	/* 0: the default context */
+	void *real;
 };
 
 struct lake_srv_conn {
@@ -311,6 +321,7 @@ static struct lake_res *lake_res_new(struct lake_srv_conn *c, unsigned int kind,
 	r->parent = r->child = r->next = r->prev = 0;
 	r->refs = 0;
 	r->owned = false;
+	r->bytes = 0;
 	r->layout = NULL;
 	r->range = NULL;
 	r->birth = ++c->births;
@@ -363,15 +374,29 @@ static int lake_range_cmp(const void *a, const void *b)
 
 static void lake_gpu_account(struct lake_srv_conn *c, struct lake_res *r, bool add)
 {
-	if (r->kind != LAKE_RES_RANGE || !r->owned)
+	if (!r->owned || !r->bytes)
 		return;
 	if (add) {
-		c->gpu_bytes += r->range->size;
-		__atomic_add_fetch(&lake_total_gpu_bytes, r->range->size, __ATOMIC_RELAXED);
+		c->gpu_bytes += r->bytes;
+		__atomic_add_fetch(&lake_total_gpu_bytes, r->bytes, __ATOMIC_RELAXED);
 	} else {
-		c->gpu_bytes -= r->range->size;
-		__atomic_sub_fetch(&lake_total_gpu_bytes, r->range->size, __ATOMIC_RELAXED);
+		c->gpu_bytes -= r->bytes;
+		__atomic_sub_fetch(&lake_total_gpu_bytes, r->bytes, __ATOMIC_RELAXED);
 	}
+}
+
+/* May this connection hold @bytes more device memory?  Lock held. */
+static bool lake_quota_allows(struct lake_srv_conn *c, __u64 bytes)
+{
+	__u64 total = __atomic_load_n(&lake_total_gpu_bytes, __ATOMIC_RELAXED);
+
+	if ((lake_limits.conn_gpu_bytes && bytes > lake_limits.conn_gpu_bytes - c->gpu_bytes) ||
+	    (lake_limits.total_gpu_bytes && (total > lake_limits.total_gpu_bytes ||
+					     bytes > lake_limits.total_gpu_bytes - total))) {
+		c->quota_refusals++;
+		return false;
+	}
+	return true;
 }
 
 /* Frees @r and everything that dies with it (its subtree). */
@@ -385,8 +410,8 @@ static void lake_res_free(struct lake_srv_conn *c, struct lake_res *r)
 	slot = lake_hash_find(c, r->kind, r->type, r->value);
 	if (slot)
 		*slot = LAKE_TOMB;
+	lake_gpu_account(c, r, false);
 	if (r->range) {
-		lake_gpu_account(c, r, false);
 		tdelete(r->range, &c->ranges, lake_range_cmp);
 		free(r->range);
 		r->range = NULL;
@@ -477,8 +502,8 @@ void lake_srv_handle_del(struct lake_srv_conn *c, __u64 token)
 /* ------------------------------------------------------------------------ */
 /* Device ranges                                                            */
 
-int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
-		       __u64 parent, bool owned)
+static int lake_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
+			  __u64 parent, bool owned, __u64 bytes)
 {
 	struct lake_range *node, **found;
 	struct lake_res *r, *p;
@@ -495,16 +520,9 @@ int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, _
 		rc = (r->range->size == size && !owned && !r->owned) ? 0 : -1;
 		goto out;
 	}
-	if (owned) {
-		__u64 total = __atomic_load_n(&lake_total_gpu_bytes, __ATOMIC_RELAXED);
-
-		if ((lake_limits.conn_gpu_bytes && size > lake_limits.conn_gpu_bytes - c->gpu_bytes) ||
-		    (lake_limits.total_gpu_bytes && (total > lake_limits.total_gpu_bytes ||
-						     size > lake_limits.total_gpu_bytes - total))) {
-			c->quota_refusals++;
-			rc = LAKE_SRV_OVER_QUOTA;
-			goto out;
-		}
+	if (bytes && !lake_quota_allows(c, bytes)) {
+		rc = LAKE_SRV_OVER_QUOTA;
+		goto out;
 	}
 	node = malloc(sizeof(*node));
 	if (!node)
@@ -524,6 +542,7 @@ int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, _
 	}
 	r->range = node;
 	r->owned = owned;
+	r->bytes = bytes;
 	lake_gpu_account(c, r, true);
 	p = parent ? lake_res_by_token(c, parent) : NULL;
 	if (p)
@@ -532,6 +551,20 @@ int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, _
 out:
 	lake_unlock(c);
 	return rc;
+}
+
+int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
+		       __u64 parent, bool owned)
+{
+	/* An allocation the client owns is device memory it holds. */
+	return lake_range_add(c, type, base, size, parent, owned, owned ? size : 0);
+}
+
+int lake_srv_range_reserve(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
+			   __u64 parent)
+{
+	/* Address space only: the memory mapped into it is counted by its handle. */
+	return lake_range_add(c, type, base, size, parent, true, 0);
 }
 
 int lake_srv_range_check(struct lake_srv_conn *c, __u64 p, __u64 n)
@@ -552,16 +585,90 @@ int lake_srv_range_check(struct lake_srv_conn *c, __u64 p, __u64 n)
 	return rc;
 }
 
-bool lake_srv_range_is_alloc(struct lake_srv_conn *c, unsigned int type, __u64 base)
+/* Whether this connection holds @value (of @kind and @type) as its own. */
+static bool lake_res_is_owned(struct lake_srv_conn *c, unsigned int kind, unsigned int type,
+			      __u64 value)
 {
 	__u32 *slot;
 	bool ok;
 
 	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_RANGE, type, base);
+	slot = lake_hash_find(c, kind, type, value);
 	ok = slot && c->res[*slot - 1].owned;
 	lake_unlock(c);
 	return ok;
+}
+
+bool lake_srv_range_is_alloc(struct lake_srv_conn *c, unsigned int type, __u64 base)
+{
+	return lake_res_is_owned(c, LAKE_RES_RANGE, type, base);
+}
+
+__u64 lake_srv_range_size(struct lake_srv_conn *c, unsigned int type, __u64 base)
+{
+	__u32 *slot;
+	__u64 n = 0;
+
+	lake_lock(c);
+	slot = lake_hash_find(c, LAKE_RES_RANGE, type, base);
+	if (slot)
+		n = c->res[*slot - 1].range->size;
+	lake_unlock(c);
+	return n;
+}
+
+/* Forgets @value (of @kind and @type) and what dies with it, if held. */
+static void lake_res_del(struct lake_srv_conn *c, unsigned int kind, unsigned int type, __u64 value)
+{
+	__u32 *slot;
+
+	lake_lock(c);
+	slot = lake_hash_find(c, kind, type, value);
+	if (slot)
+		lake_res_free(c, &c->res[*slot - 1]);
+	lake_unlock(c);
+}
+
+void lake_srv_range_del(struct lake_srv_conn *c, unsigned int type, __u64 base)
+{
+	lake_res_del(c, LAKE_RES_RANGE, type, base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tracked values (opaque numbers the vendor hands out: allocation handles) */
+
+int lake_srv_value_add(struct lake_srv_conn *c, unsigned int type, __u64 value, __u64 bytes,
+		       __u64 parent, bool owned)
+{
+	struct lake_res *r, *p;
+	__u32 *slot;
+	int rc = 0;
+
+	lake_lock(c);
+	slot = lake_hash_find(c, LAKE_RES_VALUE, type, value);
+	if (slot) {
+		/* Handed out again (a retained handle of ours): one record. */
+		c->res[*slot - 1].owned |= owned;
+		goto out;
+	}
+	if (owned && bytes && !lake_quota_allows(c, bytes)) {
+		rc = LAKE_SRV_OVER_QUOTA;
+		goto out;
+	}
+	r = lake_res_new(c, LAKE_RES_VALUE, type, value);
+	if (!r) {
+		rc = -1;
+		goto out;
+	}
+	r->owned = owned;
+	r->bytes = bytes;
+	lake_gpu_account(c, r, true);
+	p = parent ? lake_res_by_token(c, parent) : NULL;
+	if (p)
+		lake_res_link(c, r, p);
+out:
+	lake_unlock(c);
+	return rc;
 }
 
 bool lake_srv_res_has(struct lake_srv_conn *c, unsigned int type, __u64 value)
@@ -569,27 +676,24 @@ bool lake_srv_res_has(struct lake_srv_conn *c, unsigned int type, __u64 value)
 	bool ok;
 
 	lake_lock(c);
-	ok = lake_hash_find(c, LAKE_RES_RANGE, type, value) != NULL;
+	ok = lake_hash_find(c, LAKE_RES_VALUE, type, value) != NULL;
 	lake_unlock(c);
 	return ok;
 }
 
+bool lake_srv_res_owned(struct lake_srv_conn *c, unsigned int type, __u64 value)
+{
+	return lake_res_is_owned(c, LAKE_RES_VALUE, type, value);
+}
+
 int lake_srv_res_add(struct lake_srv_conn *c, unsigned int type, __u64 value)
 {
-	if (lake_srv_res_has(c, type, value))
-		return 0;
-	return lake_srv_range_add(c, type, value, 1, 0, true);
+	return lake_srv_value_add(c, type, value, 0, 0, true);
 }
 
 void lake_srv_res_del(struct lake_srv_conn *c, unsigned int type, __u64 value)
 {
-	__u32 *slot;
-
-	lake_lock(c);
-	slot = lake_hash_find(c, LAKE_RES_RANGE, type, value);
-	if (slot)
-		lake_res_free(c, &c->res[*slot - 1]);
-	lake_unlock(c);
+	lake_res_del(c, LAKE_RES_VALUE, type, value);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -733,6 +837,7 @@ static void lake_ts_drop(struct lake_srv_conn *c, struct lake_tstate *t, bool ev
 			c->deferred_dropped++;
 	lake_ts_unhash(c, t);
 	lake_ts_unlist(c, t);
+	free(t->stack);
 	memset(t, 0, sizeof(*t));
 	c->ts_n--;
 	c->ts_free[c->ts_cap - c->ts_n - 1] = (__u32)(t - c->ts);
@@ -792,7 +897,7 @@ static void lake_ts_maybe_drop(struct lake_srv_conn *c, struct lake_tstate *t)
 {
 	unsigned int i;
 
-	if (t->ctx_set)
+	if (t->ctx_set || t->depth)
 		return;
 	for (i = 0; i < LAKE_SRV_MAX_SPECS; i++)
 		if (t->deferred[i])
@@ -891,18 +996,90 @@ void lake_srv_ctx_switched(struct lake_srv_conn *c, __u64 token, void *real)
 	lake_thread_ctx_known = true;
 }
 
+/*
+ * The calling thread's current context becomes the one below it on its
+ * stack: the newest frame that still names a live context other than
+ * @gone (0: none), else the default.  Lock held.
+ */
+static void lake_ctx_restore(struct lake_srv_conn *c, struct lake_tstate *t, __u64 gone)
+{
+	t->ctx_set = false;
+	while (t->depth) {
+		struct lake_ctx_frame *f = &t->stack[--t->depth];
+
+		if (!f->token)
+			return;		/* the default context */
+		if (f->token != gone && lake_res_by_token(c, f->token)) {
+			t->ctx_set = true;
+			t->ctx_token = f->token;
+			t->ctx_real = f->real;
+			return;
+		}
+	}
+}
+
+int lake_srv_ctx_push(struct lake_srv_conn *c, __u64 token, void *real)
+{
+	struct lake_tstate *t;
+	int rc = -1;
+
+	lake_lock(c);
+	t = lake_ts_get(c, lake_cur.client);
+	if (!t)
+		goto out;
+	if (t->depth == t->stack_cap) {
+		unsigned int cap = t->stack_cap ? 2 * t->stack_cap : 4;
+		struct lake_ctx_frame *st;
+
+		if (cap > LAKE_SRV_MAX_CTX_DEPTH)
+			goto out;
+		st = realloc(t->stack, cap * sizeof(*st));
+		if (!st)
+			goto out;
+		t->stack = st;
+		t->stack_cap = cap;
+	}
+	t->stack[t->depth].token = t->ctx_set ? t->ctx_token : 0;
+	t->stack[t->depth].real = t->ctx_set ? t->ctx_real : lake_default_ctx;
+	t->depth++;
+	t->ctx_set = true;
+	t->ctx_token = token;
+	t->ctx_real = real;
+	rc = 0;
+out:
+	lake_unlock(c);
+	return rc;
+}
+
+void *lake_srv_ctx_pop(struct lake_srv_conn *c)
+{
+	struct lake_tstate *t;
+	void *popped = lake_default_ctx;
+
+	lake_lock(c);
+	t = lake_ts_find(c, lake_cur.client);
+	if (t) {
+		if (t->ctx_set)
+			popped = t->ctx_real;
+		lake_ctx_restore(c, t, 0);
+		lake_ts_maybe_drop(c, t);
+	}
+	lake_unlock(c);
+	return popped;
+}
+
 void lake_srv_ctx_forget(struct lake_srv_conn *c, __u64 token)
 {
 	__u32 i;
 
 	lake_lock(c);
-	/* Threads whose current context it was are back on the default one
-	 * (as a thread whose context stack loses its top). */
+	/* Threads whose current context it was go back to the one below it on
+	 * their stacks (as a thread whose context stack loses its top). */
 	for (i = 0; c->ts && i < c->ts_cap; i++) {
 		struct lake_tstate *t = &c->ts[i];
 
 		if (t->used && t->ctx_set && t->ctx_token == token) {
-			t->ctx_set = false;
+			lake_ctx_restore(c, t, token);
 			lake_ts_maybe_drop(c, t);
 		}
 	}
@@ -1212,7 +1389,8 @@ void lake_srv_conn_free(struct lake_srv_conn *c)
 				owned[n++] = &c->res[i];
 		qsort(owned, n, sizeof(*owned), lake_birth_desc);
 		for (i = 0; i < n; i++)
-			lake_srv_destroy(c, owned[i]->type, owned[i]->value);
+			lake_srv_destroy(c, owned[i]->type, owned[i]->value,
+					 owned[i]->range ? owned[i]->range->size : 0);
 		free(owned);
 	}
 	/* Then the references it still holds, each as often as it took it. */
@@ -1234,6 +1412,8 @@ void lake_srv_conn_free(struct lake_srv_conn *c)
 	free(c->res);
 	free(c->free_idx);
 	free(c->hash);
+	for (i = 0; c->ts && i < c->ts_cap; i++)
+		free(c->ts[i].stack);
 	free(c->ts);
 	free(c->ts_hash);
 	free(c->ts_free);

@@ -9,13 +9,16 @@
  *  - handles (tokens lakeD issues; generation-checked), each with the
  *    resource it dies with (a function with its module, anything created in
  *    a context the client created with that context);
- *  - device ranges: every allocation (base, size) and every module global
- *    it looked up.  Each call that takes a device address is checked against
- *    them: [ptr, ptr + extent) must lie inside one range of this connection;
+ *  - device ranges: every allocation (base, size), address range
+ *    reservation and module global it looked up.  Each call that takes a
+ *    device address is checked against them: [ptr, ptr + extent) must lie
+ *    inside one range of this connection;
+ *  - tracked values (allocation handles of virtual memory management);
  *  - counted references (primary contexts it retained), dropped for it when
  *    it goes away, never below zero;
  *  - per calling thread (the header's client field, bounded, least recently
- *    used evicted): its deferred async errors and its current context.
+ *    used evicted): its deferred async errors, its current context and the
+ *    contexts pushed below it.
  *
  * The command slot is copied into private memory once (header, then the
  * arguments and tail the header says were sent) before anything is checked
@@ -34,6 +37,8 @@ struct lake_srv_conn;
 
 /* The most specs a build may have (deferred errors are kept per spec). */
 #define LAKE_SRV_MAX_SPECS	4
+/* The deepest context stack of one calling thread (cuCtxPushCurrent). */
+#define LAKE_SRV_MAX_CTX_DEPTH	64
 
 struct lake_srv_api {
 	const char *name;
@@ -129,16 +134,29 @@ int lake_srv_handle_add(struct lake_srv_conn *c, unsigned int type, void *real, 
 void lake_srv_handle_del(struct lake_srv_conn *c, __u64 token);
 
 /* Device ranges.  add: 0, -1 (no memory, or it overlaps another range),
- * or LAKE_SRV_OVER_QUOTA (an owned allocation beyond a limit: not added). */
+ * or LAKE_SRV_OVER_QUOTA (an owned allocation beyond a limit: not added).
+ * An owned range is device memory the connection holds (quotas); a
+ * reservation is owned address space that holds none itself. */
 #define LAKE_SRV_OVER_QUOTA	(-2)
 int lake_srv_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
 		       __u64 parent, bool owned);
+int lake_srv_range_reserve(struct lake_srv_conn *c, unsigned int type, __u64 base, __u64 size,
+			   __u64 parent);
 /* 0 when [p, p + n) lies inside one range of the connection (n 0: always). */
 int lake_srv_range_check(struct lake_srv_conn *c, __u64 p, __u64 n);
-/* Is @base the start of an allocation this connection owns? */
+/* Is @base the start of an allocation (of @type) this connection owns? */
 bool lake_srv_range_is_alloc(struct lake_srv_conn *c, unsigned int type, __u64 base);
+/* The size of the range of @type starting at @base; 0: none. */
+__u64 lake_srv_range_size(struct lake_srv_conn *c, unsigned int type, __u64 base);
+void lake_srv_range_del(struct lake_srv_conn *c, unsigned int type, __u64 base);
+
+/* Tracked values: add (0, -1, LAKE_SRV_OVER_QUOTA: @bytes of device memory
+ * it holds beyond a limit); has (held), owned (made by this connection). */
+int lake_srv_value_add(struct lake_srv_conn *c, unsigned int type, __u64 value, __u64 bytes,
+		       __u64 parent, bool owned);
 bool lake_srv_res_has(struct lake_srv_conn *c, unsigned int type, __u64 value);
-/* An owned tracked value of size 1 (tests). */
+bool lake_srv_res_owned(struct lake_srv_conn *c, unsigned int type, __u64 value);
+/* An owned tracked value (tests). */
 int lake_srv_res_add(struct lake_srv_conn *c, unsigned int type, __u64 value);
 void lake_srv_res_del(struct lake_srv_conn *c, unsigned int type, __u64 value);
 
@@ -150,6 +168,11 @@ unsigned int lake_srv_ref_count(struct lake_srv_conn *c, unsigned int reftype, _
 /* Contexts (the spec's set-current type). */
 __u64 lake_srv_ctx_parent(struct lake_srv_conn *c);	/* caller's context, if it created it */
 void lake_srv_ctx_switched(struct lake_srv_conn *c, __u64 token, void *real);
+/* Push @token over the calling thread's current context: 0, or -1 (no
+ * memory, or LAKE_SRV_MAX_CTX_DEPTH reached).  Pop: the context it had
+ * (the default one when it had none), the one below becoming current. */
+int lake_srv_ctx_push(struct lake_srv_conn *c, __u64 token, void *real);
+void *lake_srv_ctx_pop(struct lake_srv_conn *c);
 void lake_srv_ctx_forget(struct lake_srv_conn *c, __u64 token);
 
 int lake_srv_buf(struct lake_srv_conn *c, __u8 *slot, const struct lake_buf_ref *ref,
@@ -165,8 +188,9 @@ int lake_srv_kparams(struct lake_srv_conn *c, __u64 func, __u8 *slot,
 		     const struct lake_buf_ref *ref, void ***params);
 int lake_srv_kparams_learn(struct lake_srv_conn *c, __u64 func, void *real,
 			   struct lake_kparam_layout *layout);
-/* Generated: the vendor calls behind resource cleanup and layout learning. */
-int lake_srv_destroy(struct lake_srv_conn *c, unsigned int type, __u64 value);
+/* Generated: the vendor calls behind resource cleanup and layout learning
+ * (@size: a range's, for a reservation's release). */
+int lake_srv_destroy(struct lake_srv_conn *c, unsigned int type, __u64 value, __u64 size);
 int lake_srv_release(struct lake_srv_conn *c, unsigned int reftype, __u64 value);
 int lake_srv_param_info(struct lake_srv_conn *c, void *func, __u64 index,
 			__u64 *offset, __u64 *size);

@@ -74,7 +74,9 @@ expect 1 "exists and is not a socket" "$fake" $cfg -f --device /nonexistent/lake
 # only, until SIGTERM (exit 0).  The socket gets mode 0660 and goes away.
 serve_only() {	# serve_only LAKED: start, check, stop
 	sock="$tmp/s.sock"
-	: >"$tmp/out"	# (not the last run's output: the child truncates it only once it runs)
+	# Emptied here: the background job's own redirection may come after the
+	# first grep below, which would then read the previous run's output.
+	: >"$tmp/out"
 	"$1" $cfg -f --device /nonexistent/lake --socket "$sock" >"$tmp/out" 2>&1 &
 	pid=$!
 	i=0

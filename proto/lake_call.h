@@ -29,7 +29,8 @@ enum lake_status {
 	LAKE_E_NO_FILE,		/* a module file the caller cannot open */
 };
 
-#define LAKE_MAX_STAGED		4
+/* Buffers one call may stage (cuLibraryLoadData has five). */
+#define LAKE_MAX_STAGED		8
 
 struct lake_transport;
 struct lake_call;

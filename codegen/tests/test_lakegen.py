@@ -75,9 +75,13 @@ def test_generated_files_say_so(tmp_path):
         assert "do not edit" in first, n
 
 
+COMPAT_IMPLS = ("proc-address", "host-alloc", "alloc-host", "free-host", "host-get-flags")
+
+
 def test_every_spec_function_has_stub_dispatch_and_test(tmp_path):
     assert lakegen(tmp_path, *SPECS).returncode == 0
     stubs = (tmp_path / "lake_stubs.c").read_text()
+    compat = (tmp_path / "lake_compat.c").read_text()
     dispatch = (tmp_path / "lake_dispatch.c").read_text()
     tests = (tmp_path / "test_roundtrip.c").read_text()
     import yaml
@@ -88,6 +92,10 @@ def test_every_spec_function_has_stub_dispatch_and_test(tmp_path):
             if mode == "daemon":
                 continue
             assert re.search(rf"\b{name}\(", header), name
+            if f.get("refused") or f.get("impl") in COMPAT_IMPLS:
+                assert f"LAKE_EXPORT({name});" in compat, name
+                assert f"LAKE_EXPORT({name});" not in stubs, name
+                continue
             assert f"LAKE_EXPORT({name});" in stubs, name
             if mode != "local":
                 assert f"lake_do_{name}(" in dispatch, name
@@ -223,15 +231,18 @@ def test_missing_spec_file_is_a_clear_error(tmp_path):
     assert r.returncode == 1 and "cannot read spec" in r.stderr and "Traceback" not in r.stderr
 
 
-def conform(tmp_path, text, spec="cuda"):
-    """Generates from a variant of a real spec and compiles its conformance check."""
+def conform(tmp_path, text, spec="cuda", derive=True):
+    """Generates from a variant of a real spec (deriving vendor symbols from
+    cuda.h, as the build does, unless @derive is false) and compiles its
+    conformance check."""
     src = tmp_path / "spec"
     src.mkdir()
     for s in SPECS:
         shutil.copy(s, src)
     (src / f"{spec}.yaml").write_text(text)
     out = tmp_path / "gen"
-    r = lakegen(out, src / "cuda.yaml", src / "nvml.yaml")
+    extra = ["--vendor-include", f"cuda={CUDA_INC}"] if derive else []
+    r = lakegen(out, *extra, src / "cuda.yaml", src / "nvml.yaml")
     assert r.returncode == 0, r.stderr
     return subprocess.run(["gcc", "-fsyntax-only", f"-I{CUDA_INC}", f"-I{out}", f"-I{UAPI}",
                            str(out / f"lake_conform_{spec}.c")], capture_output=True, text=True)
@@ -261,8 +272,75 @@ def test_conformance_catches_a_wrong_signature(tmp_path):
 def test_conformance_catches_a_wrong_vendor_symbol(tmp_path):
     text = open(SPECS[0]).read()
     wrong = text.replace("vendor: cuMemAlloc_v2", "vendor: cuMemAllocPitch_v2", 1)
-    r = conform(tmp_path, wrong)
+    r = conform(tmp_path, wrong, derive=False)
     assert r.returncode != 0 and "cuMemAlloc: signature in the spec differs" in r.stderr
+
+
+def spec_variant(tmp_path, text):
+    src = tmp_path / "spec"
+    src.mkdir(exist_ok=True)
+    for s in SPECS:
+        shutil.copy(s, src)
+    (src / "cuda.yaml").write_text(text)
+    return src / "cuda.yaml", src / "nvml.yaml"
+
+
+@needs_cuda
+def test_generator_refuses_a_vendor_symbol_the_header_does_not_define(tmp_path):
+    text = open(SPECS[0]).read()
+    wrong = text.replace("vendor: cuMemAlloc_v2", "vendor: cuMemAllocPitch_v2", 1)
+    cuda, nvml = spec_variant(tmp_path, wrong)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cuda.h #defines cuMemAlloc as cuMemAlloc_v2, but the spec says vendor: " \
+           "cuMemAllocPitch_v2" in r.stderr
+    assert re.search(rf"{re.escape(str(cuda))}:\d+: cuMemAlloc:", r.stderr), r.stderr
+
+
+MEMSET16 = """
+  - name: cuMemsetD16
+    doc: Sets device memory to a 16-bit value.
+    params:
+      - {name: dstDevice, type: CUdeviceptr, extent: "N * 2"}
+      - {name: us, type: unsigned short}
+      - {name: N, type: size_t}
+"""
+
+
+@needs_cuda
+def test_a_missing_vendor_name_is_derived_from_the_header(tmp_path):
+    text = open(SPECS[0]).read()
+    if "name: cuMemsetD16\n" not in text:
+        text += MEMSET16
+    text = re.sub(r"(- name: cuMemsetD16\n)    vendor: cuMemsetD16_v2\n", r"\1", text)
+    cuda, nvml = spec_variant(tmp_path, text)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 0, r.stderr
+    dispatch = (tmp_path / "gen" / "lake_dispatch.c").read_text()
+    assert '{ "cuMemsetD16_v2", offsetof(struct lake_vendor_cuda, cuMemsetD16) }' in dispatch
+    r = subprocess.run(["gcc", "-fsyntax-only", f"-I{CUDA_INC}", f"-I{tmp_path / 'gen'}", f"-I{UAPI}",
+                        str(tmp_path / "gen" / "lake_conform_cuda.c")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@needs_cuda
+def test_a_missing_vendor_name_fails_the_conformance_check_without_derivation(tmp_path):
+    text = open(SPECS[0]).read()
+    if "name: cuMemsetD16\n" not in text:
+        text += MEMSET16
+    text = re.sub(r"(- name: cuMemsetD16\n)    vendor: cuMemsetD16_v2\n", r"\1", text)
+    r = conform(tmp_path, text, derive=False)
+    assert r.returncode != 0
+    assert "lake_vendor_header_names_it_cuMemsetD16_v2" in r.stderr, r.stderr
+
+
+@needs_cuda
+def test_a_function_the_header_lacks_is_an_error(tmp_path):
+    text = open(SPECS[0]).read() + MEMSET16.replace("cuMemsetD16", "cuMemsetD17")
+    cuda, nvml = spec_variant(tmp_path, text)
+    r = lakegen(tmp_path / "gen", "--vendor-include", f"cuda={CUDA_INC}", cuda, nvml)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cuda.h declares no function cuMemsetD17" in r.stderr, r.stderr
 
 
 @needs_cuda
@@ -283,3 +361,236 @@ def test_public_header_compiles_standalone_in_user_space(tmp_path):
                         f"-I{tmp_path}", str(src), "-o", str(tmp_path / "use.o")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# --- The extension vocabulary -------------------------------------------------
+
+VOCAB = textwrap.dedent("""\
+    spec: vocab
+    doc: A spec with every construct, for the generator's tests.
+    vendor: {header: vocab.h, library: libvocab.so}
+    result:
+      type: vResult
+      success: V_OK
+      errors: {unavailable: V_ERR, timeout: V_ERR, interrupted: V_ERR,
+               invalid: V_ERR, unsupported: V_ERR, no-memory: V_ERR,
+               protocol: V_ERR, invalid-handle: V_ERR, no-vendor: V_ERR, too-small: V_ERR}
+    daemon:
+      stream-sync: vSync
+    types:
+      - name: vResult
+        kind: enum
+        tag: vResult_enum
+        doc: Results.
+        values:
+          - {name: V_OK, value: 0, doc: fine}
+          - {name: V_ERR, value: 1, doc: not fine}
+      - name: vKind
+        kind: enum
+        tag: vKind_enum
+        doc: Kinds.
+        values:
+          - {name: V_KIND_A, value: 1}
+          - {name: V_KIND_B, value: 2}
+      - name: vThing
+        kind: handle
+        tag: vThing_st
+        destroy: vFree
+        doc: A thing.
+      - name: vCallback
+        kind: callback
+        returns: int
+        args: "int x"
+        doc: A callback.
+      - name: vValue
+        kind: union
+        tag: vValue_union
+        doc: A value.
+        fields:
+          - {name: i, type: int}
+          - {name: thing, type: vThing}
+      - name: vDesc
+        kind: struct
+        tag: vDesc_st
+        doc: A descriptor.
+        fields:
+          - {name: kind, type: vKind}
+          - {name: n, type: unsigned int}
+          - {name: data, kind: buffer, dir: in, size: n, when: {member: kind, is: V_KIND_A}}
+          - {name: owner, type: vThing}
+          - {name: bytes, type: char, count: 8}
+          - {name: value, type: vValue, selector: kind, allow: {V_KIND_A: i}}
+    functions:
+      - name: vMake
+        doc: Makes a thing.
+        params:
+          - {name: thing, type: vThing, dir: out, lifetime: creates}
+      - name: vFree
+        doc: Frees a thing.
+        params:
+          - {name: thing, type: vThing, lifetime: destroys}
+      - name: vSync
+        doc: Waits for a thing.
+        params:
+          - {name: thing, type: vThing}
+      - name: vUse
+        doc: Uses a descriptor.
+        params:
+          - {name: desc, type: vDesc, by: const-pointer}
+          - {name: things, kind: handles, type: vThing, dir: in, count: nthings}
+          - {name: nthings, type: size_t}
+          - {name: cb, kind: null-only, c-type: vCallback}
+      - name: vList
+        doc: Lists things.
+        params:
+          - {name: things, kind: handles, type: vThing, dir: out, count: "*n"}
+          - {name: n, type: size_t, dir: inout}
+      - name: vGet
+        doc: Reads a value by kind.
+        params:
+          - {name: value, kind: attribute, dir: out, selector: kind, types: {V_KIND_A: int, V_KIND_B: vThing}}
+          - {name: kind, type: vKind}
+      - name: vName
+        doc: Names a result.
+        params:
+          - {name: r, type: vResult}
+          - {name: text, kind: string-out, max: 64, key: r, fallback: value-name}
+      - name: vOld
+        doc: Something LAKE does not do.
+        refused: it calls back into the caller
+        params:
+          - {name: cb, kind: raw, c-type: vCallback}
+    """)
+
+
+def test_vocabulary_spec_generates(tmp_path):
+    r = lakegen(tmp_path / "out", write_spec(tmp_path, VOCAB, "vocab"))
+    assert r.returncode == 0, r.stderr
+    proto = (tmp_path / "out" / "lake_proto_gen.h").read_text()
+    assert "struct lake_buf_ref desc__data;" in proto        # a host-buffer member
+    assert "__u32 desc__given;" in proto                     # a nullable struct pointer
+    assert "static inline bool lake_check_vDesc(" in proto   # the selected union
+    header = (tmp_path / "out" / "lake_vocab.h").read_text()
+    assert "typedef int (*vCallback)(int x);" in header
+    assert "char bytes[8];" in header and "vValue value;" in header
+    compat = (tmp_path / "out" / "lake_compat.c").read_text()
+    assert '"it calls back into the caller"' in compat
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace("{name: owner, type: vThing}", "{name: owner, type: vThingy}"),
+     "member 'owner': unknown type 'vThingy'"),
+    (lambda s: s.replace("size: n, when", "size: nn, when"), "unknown member 'nn'"),
+    (lambda s: s.replace("when: {member: kind, is: V_KIND_A}", "when: {member: n, is: V_KIND_A}"),
+     "when: 'n' is not an enum member"),
+    (lambda s: s.replace("is: V_KIND_A}}", "is: V_KIND_C}}"), "'V_KIND_C' is not a value of vKind"),
+    (lambda s: s.replace("{name: n, type: unsigned int}", "{name: n, type: unsigned int, selector: kind}"),
+     "'selector' applies to a union member"),
+    (lambda s: s.replace("allow: {V_KIND_A: i}", "allow: {V_KIND_A: thing}"),
+     "union member 'thing' holds handles or pointers"),
+    (lambda s: s.replace("allow: {V_KIND_A: i}", "allow: {V_KIND_A: j}"), "'j' is not a member of the union"),
+    (lambda s: s.replace("{name: bytes, type: char, count: 8}", "{name: bytes, type: char, count: 0}"),
+     "'count' of a member array must be an integer"),
+    (lambda s: s.replace("{name: bytes, type: char, count: 8}", "{name: kind, type: char}"),
+     "member 'kind': duplicate member"),
+    (lambda s: s.replace("{name: desc, type: vDesc, by: const-pointer}", "{name: desc, type: vDesc}"),
+     "a struct input is passed 'by: pointer' or 'by: const-pointer'"),
+    (lambda s: s.replace("{name: nthings, type: size_t}", "{name: nthings, type: size_t, by: pointer}"),
+     "'by' applies to struct types"),
+    (lambda s: s.replace("type: vThing, dir: in, count: nthings}", "type: vThing, dir: in}"),
+     "kind 'handles' needs 'count'"),
+    (lambda s: s.replace("kind: handles, type: vThing, dir: in", "kind: handles, type: vKind, dir: in"),
+     "kind 'handles' needs 'type', a handle type"),
+    (lambda s: s.replace("selector: kind, types:", "types:"), "an attribute needs 'selector'"),
+    (lambda s: s.replace("types: {V_KIND_A: int, V_KIND_B: vThing}", "types: {V_KIND_C: int}"),
+     "types: 'V_KIND_C' is not a value of vKind"),
+    (lambda s: s.replace("types: {V_KIND_A: int, V_KIND_B: vThing}", "types: {V_KIND_A: vValue}"),
+     "types: 'vValue' holds handles or pointers"),
+    (lambda s: s.replace("max: 64, key: r, fallback", "max: 64, fallback"), "a string-out needs 'key'"),
+    (lambda s: s.replace("fallback: value-name", "fallback: guess"), "'fallback' is value-name or value-doc"),
+    (lambda s: s.replace("refused: it calls back into the caller", "refused: ''"), "'refused' must say why"),
+    (lambda s: s.replace("{name: cb, kind: null-only, c-type: vCallback}", "{name: cb, type: vCallback}"),
+     "type 'vCallback' is a callback"),
+    (lambda s: s.replace("{name: cb, kind: null-only, c-type: vCallback}", "{name: cb, kind: raw, c-type: vCallback}"),
+     "kind 'raw' is only for refused functions"),
+    (lambda s: s.replace("{name: nthings, type: size_t}", "{name: current, type: size_t}"),
+     "parameter name 'current' is a C keyword or a kernel/libc macro"),
+    (lambda s: s.replace("  - name: vMake\n", "  - name: vMake\n    mode: local\n    impl: host-alloc\n"),
+     "impl host-alloc needs the parameters (void **pp, size_t bytesize, unsigned int flags)"),
+    (lambda s: s.replace("""  - name: vMake
+    doc: Makes a thing.
+    params:
+      - {name: thing, type: vThing, dir: out, lifetime: creates}
+""", ""), "takes a vThing, but no remoted function that the tests can call outputs one"),
+    (lambda s: s.replace("{name: kind, type: vKind}\n  - name: vName", "{name: kind, type: vKind}\n    mode: async\n    stream: kind\n  - name: vName"),
+     "an async function cannot have outputs"),
+])
+def test_malformed_vocabulary_is_reported_with_file_and_line(tmp_path, edit, message):
+    text = edit(VOCAB)
+    assert text != VOCAB
+    path = write_spec(tmp_path, text, "vocab")
+    r = lakegen(tmp_path / "out", path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert message in r.stderr, r.stderr
+    assert re.search(rf"{re.escape(str(path))}:\d+: ", r.stderr), r.stderr
+
+
+@needs_cuda
+def test_compat_cuda_h_is_source_compatible_in_c_and_cxx(tmp_path):
+    out = tmp_path / "gen"
+    compat = tmp_path / "compat"
+    assert lakegen(out, "--compat-dir", compat, "--vendor-include", f"cuda={CUDA_INC}", *SPECS).returncode == 0
+    src = tmp_path / "use.c"
+    src.write_text(textwrap.dedent("""\
+        #include <cuda.h>
+        #include <nvml.h>
+        #include <string.h>
+        #if !defined(__cuda_cuda_h__) || CUDA_VERSION != 13000
+        #error "no guard or CUDA_VERSION"
+        #endif
+        static void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, 0, CU_LAUNCH_PARAM_END };
+        int use(void)
+        {
+            CUctxCreateParams params;
+            CUcontext ctx;
+            CUuuid uuid;
+            CUcomputemode mode = CU_COMPUTEMODE_DEFAULT;
+            CUdeviceptr_v2 d;
+            CUDA_MEMCPY2D copy;
+            CUlaunchAttribute attr;
+            memset(&params, 0, sizeof(params));
+            memset(&copy, 0, sizeof(copy));
+            memset(&uuid, 0, sizeof(uuid));
+            attr.id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+            attr.value.priority = 1;
+            copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+            (void)uuid.bytes[15]; (void)mode; (void)extra; (void)attr;
+            if (cuCtxCreate(&ctx, &params, 0, 0) != CUDA_SUCCESS)
+                return 1;
+            return cuMemAlloc(&d, 16) == CUDA_SUCCESS && cuMemcpy2D(&copy) == CUDA_SUCCESS;
+        }
+        """))
+    for compiler, std in (("gcc", "-std=c11"), ("g++", "-std=c++11")):
+        if not shutil.which(compiler):
+            continue
+        r = subprocess.run([compiler, "-x", "c" if compiler == "gcc" else "c++", std, "-Wall", "-Wextra",
+                            "-Werror", "-c", f"-I{compat}", str(src), "-o", str(tmp_path / "use.o")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        nm = subprocess.run(["nm", str(tmp_path / "use.o")], capture_output=True, text=True).stdout
+        # The vendor's versioned symbols, as NVIDIA's header gives.
+        assert "cuMemAlloc_v2" in nm and "cuCtxCreate_v4" in nm and "cuMemcpy2D_v2" in nm, nm
+
+
+@needs_cuda
+def test_proc_address_table_follows_the_typedefs_header(tmp_path):
+    assert lakegen(tmp_path, "--vendor-include", f"cuda={CUDA_INC}", *SPECS).returncode == 0
+    compat = (tmp_path / "lake_compat.c").read_text()
+    # cuMemAlloc: the 64-bit ABI since 3020; cuCtxSynchronize: (void) until 13000, then (ctx).
+    assert '{ "cuMemAlloc", (void *)cuMemAlloc, 3020, 0, 2000,' in compat
+    assert '{ "cuCtxSynchronize", (void *)cuCtxSynchronize, 2000, 13000, 2000,' in compat
+    assert '{ "cuCtxSynchronize", (void *)cuCtxSynchronize_v2, 13000, 0, 2000,' in compat
+    # cuGraphInstantiate's older ABIs differ: answered under the vendor name only.
+    assert '"cuGraphInstantiate",' not in compat
+    assert '{ "cuGraphInstantiateWithFlags", (void *)cuGraphInstantiate, 11040,' in compat

@@ -234,6 +234,24 @@ def parse_values(body):
             if v["explicit"] or not v["name"].endswith(SENTINEL_SUFFIXES)]
 
 
+def strip_conditionals(body):
+    """Drops the lines between an #if and its #endif, and the directives."""
+    out, depth = [], 0
+    for line in body.split("\n"):
+        d = line.strip()
+        if d.startswith("#if"):
+            depth += 1
+            continue
+        if d.startswith("#endif"):
+            depth = max(0, depth - 1)
+            continue
+        if d.startswith("#"):
+            continue
+        if not depth:
+            out.append(line)
+    return "\n".join(out)
+
+
 def render(tname, tag, type_doc, values):
     out = []
     out.append("  - name: %s" % tname)
@@ -259,6 +277,8 @@ def main(argv):
     chunks = []
     for name in argv[2:]:
         tname, tag, type_doc, body = find_enum(header, name)
+        # Enumerators under #if (the vendor's own build) are not the API's.
+        body = strip_conditionals(body)
         values = parse_values(body)
         chunk = render(tname, tag, type_doc, values)
         # check the YAML parses back to what we meant

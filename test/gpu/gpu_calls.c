@@ -14,30 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lake_gpu_util.h"
 #include "lake_nvml.h"
-#define VARIANT LAKE_VARIANT
+#include "lake_gpu_say.h"
 
 #ifdef LAKE_DIRECT
-#include <dlfcn.h>
-
-/* NVML in-process: the vendor symbols behind the public names. */
-static void *nvml_sym(const char *name)
-{
-	static void *lib;
-	void *p;
-
-	if (!lib)
-		lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-	p = lib ? dlsym(lib, name) : NULL;
-	if (!p) {
-		fprintf(stderr, "gpu_calls: %s not found in libnvidia-ml.so.1\n", name);
-		exit(2);
-	}
-	return p;
-}
-#define NVML_FN(ret, name, sym, params, args) \
-	ret name params { return ((ret(*) params)nvml_sym(sym)) args; }
 NVML_FN(nvmlReturn_t, nvmlInit, "nvmlInit_v2", (void), ())
 NVML_FN(nvmlReturn_t, nvmlShutdown, "nvmlShutdown", (void), ())
 NVML_FN(nvmlReturn_t, nvmlDeviceGetCount, "nvmlDeviceGetCount_v2", (unsigned int *c), (c))
@@ -50,46 +30,6 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetMemoryInfo, "nvmlDeviceGetMemoryInfo",
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses, "nvmlDeviceGetComputeRunningProcesses_v3",
 	(nvmlDevice_t d, unsigned int *c, nvmlProcessInfo_t *p), (d, c, p))
 #endif
-
-static int failures;
-
-static const char *cu_name(CUresult r)
-{
-	const char *s = NULL;
-
-	cuGetErrorName(r, &s);
-	return s ? s : "(unknown)";
-}
-
-/* One line per call: "name: RESULT outputs". */
-static CUresult say(const char *name, CUresult r, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s: %s", name, cu_name(r));
-	if (fmt && *fmt) {
-		putchar(' ');
-		va_start(ap, fmt);
-		vprintf(fmt, ap);
-		va_end(ap);
-	}
-	putchar('\n');
-	return r;
-}
-
-/* The call runs before its outputs are printed (argument order is unspecified). */
-#define SAY(name, call, ...)					\
-	do {							\
-		CUresult r_ = (call);				\
-		say(name, r_, __VA_ARGS__);			\
-	} while (0)
-
-static void check(int ok, const char *what)
-{
-	printf("check %s: %s\n", what, ok ? "ok" : "FAILED");
-	if (!ok)
-		failures++;
-}
 
 int main(int argc, char **argv)
 {
@@ -111,17 +51,7 @@ int main(int argc, char **argv)
 	unsigned int *words;
 	void *image;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s KERNELS.fatbin\n", argv[0]);
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# gpu_calls (%s)\n", VARIANT);
-	image = lake_read_file(argv[1], &image_len);
-	if (!image) {
-		fprintf(stderr, "gpu_calls: cannot read %s\n", argv[1]);
-		return 2;
-	}
+	image = gpu_test_start(argc, argv, "gpu_calls", &image_len);
 
 	SAY("cuInit", cuInit(0), "");
 	SAY("cuDriverGetVersion", cuDriverGetVersion(&v), "%d", v);

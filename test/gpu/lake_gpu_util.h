@@ -72,25 +72,6 @@ static inline void lake_host_free(void *p, size_t n)
 }
 #endif
 
-/* The whole file in malloc()ed memory (usable before cuInit); NULL on error. */
-static inline void *lake_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	void *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) > 0 && !fseek(f, 0, SEEK_SET)) {
-		buf = malloc((size_t)n);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(f);
-	return buf;
-}
+#include "lake_read_file.h"
 
 #endif /* LAKE_GPU_UTIL_H */
