@@ -443,7 +443,7 @@ static void memory(CUcontext pctx, CUstream s)
 	{
 		unsigned int mt = 0;
 		int ord = -1;
-		unsigned char managed = 9, sync = 1;
+		unsigned int managed = 9, sync = 1;	/* the driver reads and writes 4 bytes */
 		size_t range = 0;
 		CUcontext c = NULL;
 		CUdeviceptr dptr = 0;
