@@ -1791,32 +1791,60 @@ static int lake_app_measure_auto(struct lake_app *a, const struct lake_app_cmd *
 	return 0;
 }
 
+/*
+ * Set-up's measurement @i at size class @k: 0 the CPU path (*@w's xfer
+ * AUTO), then every way; its median in *@ns (0 or U64_MAX: none).  False
+ * past the last.
+ */
+static bool lake_app_tune_at(const struct lake_app *a, unsigned int k, unsigned int i, u64 *ns,
+			     struct lake_app_way *w)
+{
+	const unsigned int nx = LAKE_APP_NXFER - LAKE_APP_XFER_COPY;
+
+	if (!i) {
+		w->variant = 0;
+		w->xfer = LAKE_APP_XFER_AUTO;
+		*ns = a->tune_cpu[k];
+		return true;
+	}
+	w->variant = (i - 1) / nx;
+	w->xfer = LAKE_APP_XFER_COPY + (i - 1) % nx;
+	if (w->variant >= a->nvariants)
+		return false;
+	*ns = a->tune_way[k][w->variant][w->xfer];
+	return true;
+}
+
+/* Its name: "cpu", or "TRANSFER VARIANT". */
+static void lake_app_tune_name(const struct lake_app *a, struct lake_app_way w, char *buf,
+			       size_t len)
+{
+	if (w.xfer == LAKE_APP_XFER_AUTO)
+		snprintf(buf, len, "cpu");
+	else
+		snprintf(buf, len, "%s %s", lake_app_xfer_names[w.xfer],
+			 lake_app_variant_name(a, w.variant));
+}
+
 /* The set-up's measurements: "tune" rows (median of LAKE_APP_TUNE_RUNS), the CPU and every way. */
 static void lake_app_tune_rows(struct lake_app *a, struct lake_app_text *out)
 {
-	unsigned int batch, k, v, x;
-	char us[48];
+	unsigned int batch, k, i;
+	struct lake_app_way w;
+	char us[48], name[64];
+	u64 ns;
 
-	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++) {
-		if (a->tune_cpu[k]) {
-			lake_app_fmt_fixed(us, sizeof(us), (s64)a->tune_cpu[k], 3);
-			lake_app_printf(out, "%s,%s,%u,tune,%u,,%s,,,cpu\n", a->m->name,
-					LAKE_APP_BUILD, batch, LAKE_APP_TUNE_RUNS, us);
+	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++)
+		for (i = 0; lake_app_tune_at(a, k, i, &ns, &w); i++) {
+			if (!ns || ns == U64_MAX)
+				continue;
+			lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
+			lake_app_tune_name(a, w, name, sizeof(name));
+			lake_app_printf(out, "%s,%s,%u,tune,%u,,%s,,,%s%s\n", a->m->name,
+					LAKE_APP_BUILD, batch, LAKE_APP_TUNE_RUNS, us, name,
+					w.xfer != LAKE_APP_XFER_AUTO && a->pick[k].variant == w.variant &&
+					a->pick[k].xfer == w.xfer ? " (picked)" : "");
 		}
-		for (v = 0; v < a->nvariants; v++)
-			for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++) {
-				u64 ns = a->tune_way[k][v][x];
-
-				if (!ns || ns == U64_MAX)
-					continue;
-				lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
-				lake_app_printf(out, "%s,%s,%u,tune,%u,,%s,,,%s %s%s\n", a->m->name,
-						LAKE_APP_BUILD, batch, LAKE_APP_TUNE_RUNS, us,
-						lake_app_xfer_names[x], lake_app_variant_name(a, v),
-						a->pick[k].variant == v && a->pick[k].xfer == x ?
-						" (picked)" : "");
-			}
-	}
 }
 
 static int lake_app_bench(struct lake_app *a, const struct lake_app_cmd *c, u64 *t,
@@ -2044,7 +2072,7 @@ static int lake_app_hash(struct lake_app *a, const struct lake_app_cmd *c,
 static void lake_app_info_rows(struct lake_app *a, struct lake_app_text *out)
 {
 	const struct lake_app_counts *n = &a->counts;
-	unsigned int batch, k, v, x;
+	unsigned int batch, k, v, x, i;
 	char picks[256];
 
 	lake_app_printf(out, "%s,build,%s\n", a->m->name, LAKE_APP_BUILD);
@@ -2073,23 +2101,19 @@ static void lake_app_info_rows(struct lake_app *a, struct lake_app_text *out)
 	if (!a->gpu_ready)
 		return;
 	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++) {
-		char us[48];
+		struct lake_app_way w;
+		char us[48], name[64];
+		u64 ns;
 
 		lake_app_printf(out, "%s,tune_us,batch=%u", a->m->name, batch);
-		if (a->tune_cpu[k]) {
-			lake_app_fmt_fixed(us, sizeof(us), (s64)a->tune_cpu[k], 3);
-			lake_app_printf(out, " cpu=%s", us);
+		for (i = 0; lake_app_tune_at(a, k, i, &ns, &w); i++) {
+			if (!ns || ns == U64_MAX)
+				continue;
+			lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
+			lake_app_tune_name(a, w, name, sizeof(name));
+			name[strcspn(name, " ")] = w.xfer == LAKE_APP_XFER_AUTO ? 0 : ':';
+			lake_app_printf(out, " %s=%s", name, us);
 		}
-		for (v = 0; v < a->nvariants; v++)
-			for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++) {
-				u64 ns = a->tune_way[k][v][x];
-
-				if (!ns || ns == U64_MAX)
-					continue;
-				lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
-				lake_app_printf(out, " %s:%s=%s", lake_app_xfer_names[x],
-						lake_app_variant_name(a, v), us);
-			}
 		lake_app_printf(out, "\n");
 	}
 }

@@ -28,6 +28,43 @@ __device__ __forceinline__ u64 linnos_relu(u64 v)
 	return (long long)v < 0 ? 0 : v;
 }
 
+// The output layer, 256 -> 2, of R rows of @h (shared memory): in threads
+// 0..255 where @active (neuron t), each score reduced over their 8 warps;
+// rows < @nrows of @out written.  Every thread of the block calls it.
+template <int R>
+__device__ __forceinline__ void linnos_output(const u64 (*h)[LINNOS_HIDDEN], bool active,
+					      unsigned int nrows, const u64 *w1, const u64 *b1,
+					      long long *out)
+{
+	__shared__ u64 part[R][LINNOS_OUTPUTS][LINNOS_THREADS / 32];
+	const unsigned int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+
+	if (active) {
+#pragma unroll
+		for (int o = 0; o < LINNOS_OUTPUTS; o++) {
+			u64 w = w1[o * LINNOS_HIDDEN + t];
+#pragma unroll
+			for (int r = 0; r < R; r++) {
+				u64 v = w * h[r][t];
+
+				for (int off = 16; off; off >>= 1)
+					v += __shfl_down_sync(0xffffffffu, v, off);
+				if (!lane)
+					part[r][o][warp] = v;
+			}
+		}
+	}
+	__syncthreads();
+	if (t < nrows * LINNOS_OUTPUTS) {
+		unsigned int r = t / LINNOS_OUTPUTS, o = t % LINNOS_OUTPUTS;
+		u64 s = b1[o];
+
+		for (int w = 0; w < LINNOS_THREADS / 32; w++)
+			s += part[r][o][w];
+		out[(size_t)r * LINNOS_OUTPUTS + o] = (long long)s;
+	}
+}
+
 // R rows per block; the extra layers' sums split over S groups of 256
 // threads (thread t: neuron j = t % 256, group q = t / 256, which sums
 // k in [q * 256 / S, (q + 1) * 256 / S)); group 0 adds the S partial sums
@@ -42,9 +79,7 @@ __device__ __forceinline__ void linnos_rows(const unsigned char *in, long long *
 	__shared__ u64 h[2][R][LINNOS_HIDDEN];
 	__shared__ u64 psum[S > 1 ? S : 1][R][LINNOS_HIDDEN];
 	__shared__ unsigned char x[R][LINNOS_FEATURES + 1];
-	__shared__ u64 part[R][LINNOS_OUTPUTS][LINNOS_THREADS / 32];
 	const unsigned int t = threadIdx.x, j = t % LINNOS_HIDDEN, q = t / LINNOS_HIDDEN;
-	const unsigned int lane = t & 31, warp = t >> 5;
 	const unsigned int row0 = blockIdx.x * R;
 	const unsigned int nrows = min((unsigned int)R, batch - row0);
 	u64 acc[R];
@@ -108,31 +143,8 @@ __device__ __forceinline__ void linnos_rows(const unsigned char *in, long long *
 	}
 	__syncthreads();
 
-	// Output layer: 256 -> 2, each score reduced over group 0's 8 warps.
-	if (q == 0) {
-#pragma unroll
-		for (int o = 0; o < LINNOS_OUTPUTS; o++) {
-			u64 w = w1[o * LINNOS_HIDDEN + j];
-#pragma unroll
-			for (int r = 0; r < R; r++) {
-				u64 v = w * h[cur][r][j];
-
-				for (int off = 16; off; off >>= 1)
-					v += __shfl_down_sync(0xffffffffu, v, off);
-				if (!lane)
-					part[r][o][warp] = v;
-			}
-		}
-	}
-	__syncthreads();
-	if (t < nrows * LINNOS_OUTPUTS) {
-		unsigned int r = t / LINNOS_OUTPUTS, o = t % LINNOS_OUTPUTS;
-		u64 s = b1[o];
-
-		for (int w = 0; w < LINNOS_THREADS / 32; w++)
-			s += part[r][o][w];
-		out[(size_t)(row0 + r) * LINNOS_OUTPUTS + o] = (long long)s;
-	}
+	// Output layer: 256 -> 2, in group 0.
+	linnos_output<R>(h[cur], q == 0, nrows, w1, b1, out + (size_t)row0 * LINNOS_OUTPUTS);
 }
 
 // linnos_rR: R rows per block, 256 threads; linnos_rRsS: the same with the
@@ -181,7 +193,6 @@ __device__ __forceinline__ void linnos_wide(const unsigned char *in, const u64 *
 	__shared__ u64 h[R][LINNOS_HIDDEN];
 	__shared__ unsigned char x[R][LINNOS_FEATURES + 1];
 	__shared__ u64 part[LINNOS_THREADS / 32][R][LINNOS_WIDE_NEURONS];
-	__shared__ u64 opart[R][LINNOS_OUTPUTS][LINNOS_THREADS / 32];
 	const unsigned int t = threadIdx.x, lane = t & 31, warp = t >> 5;
 	const unsigned int nrows = min((unsigned int)R, batch);
 	const unsigned int j0 = blockIdx.x * LINNOS_WIDE_NEURONS;
@@ -257,28 +268,7 @@ __device__ __forceinline__ void linnos_wide(const unsigned char *in, const u64 *
 	for (int r = 0; r < R; r++)
 		h[r][t] = ((volatile const u64 *)hout)[r * LINNOS_HIDDEN + t];
 	__syncthreads();
-#pragma unroll
-	for (int o = 0; o < LINNOS_OUTPUTS; o++) {
-		u64 w = w1[o * LINNOS_HIDDEN + t];
-#pragma unroll
-		for (int r = 0; r < R; r++) {
-			u64 v = w * h[r][t];
-
-			for (int off = 16; off; off >>= 1)
-				v += __shfl_down_sync(0xffffffffu, v, off);
-			if (!lane)
-				opart[r][o][warp] = v;
-		}
-	}
-	__syncthreads();
-	if (t < nrows * LINNOS_OUTPUTS) {
-		unsigned int r = t / LINNOS_OUTPUTS, o = t % LINNOS_OUTPUTS;
-		u64 sum = b1[o];
-
-		for (int q = 0; q < LINNOS_THREADS / 32; q++)
-			sum += opart[r][o][q];
-		out[(size_t)r * LINNOS_OUTPUTS + o] = (long long)sum;
-	}
+	linnos_output<R>(h, true, nrows, w1, b1, out);
 	lake_app_signal_block(done, seq);
 }
 
