@@ -15,12 +15,24 @@
 #include <linux/sort.h>
 #endif
 
-#define LAKE_APP_MAX_FNS	8
+#define LAKE_APP_MAX_FNS	16
 #define LAKE_APP_MAX_DEV	16
+#define LAKE_APP_MAX_VARIANTS	4
 #define LAKE_APP_NPOW		12	/* batch sizes 1, 2, ..., 2048 */
 #define LAKE_APP_TUNE_RUNS	15
 #define LAKE_APP_MAX_ITERS	100000
 #define LAKE_APP_TEXT_MAX	(4u << 20)
+/* A polled inference: poll this long, then cuCtxSynchronize (a failed launch, or a long one). */
+#define LAKE_APP_POLL_NS	2000000ull
+/* CPU timings: each sample at least this long (calls timed together), for the clock's sake. */
+#define LAKE_APP_SAMPLE_NS	10000ull
+#define LAKE_APP_MAX_GROUP	10000u
+
+/* One way to run a batch on the GPU: a variant of the model and a transfer. */
+struct lake_app_way {
+	u8 variant;
+	u8 xfer;		/* enum lake_app_xfer, never AUTO */
+};
 
 struct lake_app {
 	const struct lake_app_bundle *b;
@@ -30,14 +42,17 @@ struct lake_app {
 	lake_app_lock_t lock;
 
 	struct lake_app_buf in, out;	/* host buffers: what the GPU path reads and writes */
+	struct lake_app_buf done;	/* host buffer: the polled transfers' completion word */
 	void *ref_out;			/* the CPU's outputs when comparing */
+	void *way_out;			/* the first way's outputs when comparing ways */
+	u8 *row_exact;			/* verify: rows bit-exact in every way so far */
 
 	/* The GPU path. */
 	bool cuda_up;			/* cuInit and the primary context worked */
 	bool gpu_ready;			/* ... and everything else, checked */
-	bool mapped_ok;			/* kernels can use the host buffers directly */
+	bool xfer_ok[LAKE_APP_NXFER];	/* the transfers this path can use (COPY: always) */
 	char gpu_why[192];
-	char mapped_why[128];
+	char xfer_why[LAKE_APP_NXFER][128];	/* why a transfer is off */
 	CUdevice dev;
 	CUcontext ctx;
 	CUmodule mod;
@@ -45,18 +60,32 @@ struct lake_app {
 	CUfunction empty;
 	CUdeviceptr d_in, d_out;	/* device buffers (copies) */
 	CUdeviceptr m_in, m_out;	/* device addresses of the host buffers (mapped) */
+	CUdeviceptr m_done, d_blocks;	/* the completion word (mapped), the block counter */
+	u32 seq;			/* the last completion value a launch signalled */
 	CUdeviceptr dev_mem[LAKE_APP_MAX_DEV];
 	unsigned int ndev;
 	CUevent ev[2];
 	bool events;
 
 	/* Policy. */
+	unsigned int nvariants;
+	int variant;			/* the variant= setting's index; -1: measured */
 	unsigned int crossover;		/* auto: GPU for batch >= crossover; 0 = never */
 	bool crossover_measured;
-	unsigned int mapped_max;	/* xfer=auto: mapped host memory for batch <= mapped_max */
-	u64 tune_cpu[LAKE_APP_NPOW], tune_copy[LAKE_APP_NPOW], tune_mapped[LAKE_APP_NPOW];
+	bool ways_measured;		/* pick[] measured (else the defaults) */
+	struct lake_app_way pick[LAKE_APP_NPOW];	/* per batch size 2^k: the fastest way */
+	u64 tune_cpu[LAKE_APP_NPOW];
+	u64 tune_way[LAKE_APP_NPOW][LAKE_APP_MAX_VARIANTS][LAKE_APP_NXFER];
 
 	struct lake_app_counts counts;
+};
+
+static const char *const lake_app_xfer_names[LAKE_APP_NXFER] = {
+	[LAKE_APP_XFER_AUTO] = "auto",
+	[LAKE_APP_XFER_COPY] = "copy",
+	[LAKE_APP_XFER_MAPPED] = "mapped",
+	[LAKE_APP_XFER_POLL] = "poll",
+	[LAKE_APP_XFER_COPY_POLL] = "copy_poll",
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -519,35 +548,131 @@ static u64 lake_app_compare(struct lake_app *a, const void *cpu, const void *gpu
 	return exact;
 }
 
-/* The inputs in a->in.p; the outputs to a->out.p. */
-static CUresult lake_app_gpu_run(struct lake_app *a, unsigned int batch, bool mapped)
+static const char *lake_app_variant_name(const struct lake_app *a, unsigned int v)
 {
-	struct lake_app_gpu_io io = { .batch = batch };
-	CUresult r;
-
-	if (mapped) {
-		io.in = a->m_in;
-		io.out = a->m_out;
-		r = a->m->gpu_launch(a, &io);
-		if (!r)
-			r = cuCtxSynchronize();
-		return r;
-	}
-	io.in = a->d_in;
-	io.out = a->d_out;
-	r = cuMemcpyHtoDAsync(a->d_in, a->in.p, batch * a->m->in_row, NULL);
-	if (!r)
-		r = a->m->gpu_launch(a, &io);
-	if (!r)
-		r = cuMemcpyDtoH(a->out.p, a->d_out, batch * a->m->out_row);
-	return r;
+	return a->m->variants ? a->m->variants[v].name : "default";
 }
 
-static bool lake_app_use_mapped(const struct lake_app *a, unsigned int batch)
+/* Variant @v serves batches of @batch rows. */
+static bool lake_app_variant_serves(const struct lake_app *a, unsigned int v, unsigned int batch)
 {
-	if (!a->mapped_ok || a->opts.xfer == LAKE_APP_XFER_COPY)
+	unsigned int max;
+
+	if (v >= a->nvariants)
 		return false;
-	return a->opts.xfer == LAKE_APP_XFER_MAPPED || batch <= a->mapped_max;
+	max = a->m->variants ? a->m->variants[v].max_batch : 0;
+	return !max || batch <= max;
+}
+
+/* ... and the variant= setting allows it. */
+static bool lake_app_variant_ok(const struct lake_app *a, unsigned int v, unsigned int batch)
+{
+	return lake_app_variant_serves(a, v, batch) &&
+	       (a->variant < 0 || v == (unsigned int)a->variant);
+}
+
+/* Transfer @x works here (and the xfer= setting allows it). */
+static bool lake_app_xfer_usable(const struct lake_app *a, unsigned int x)
+{
+	return a->xfer_ok[x] && (a->opts.xfer == LAKE_APP_XFER_AUTO || a->opts.xfer == x);
+}
+
+static bool lake_app_xfer_polled(unsigned int x)
+{
+	return x == LAKE_APP_XFER_POLL || x == LAKE_APP_XFER_COPY_POLL;
+}
+
+/*
+ * Waits for the completion word to reach @seq: polls it (no remoted call,
+ * no system call), for LAKE_APP_POLL_NS at most, then synchronises (a
+ * failed launch reports its error there; a long inference is simply done
+ * then).  The kernels must have signalled by the time the GPU is idle.
+ */
+static CUresult lake_app_wait(struct lake_app *a, u32 seq)
+{
+	const u32 *done = a->done.p;
+	u64 t0 = 0;
+	unsigned int i;
+	CUresult r;
+
+	for (i = 1;; i++) {
+		if (lake_app_load_acquire(done) == seq)
+			return CUDA_SUCCESS;
+		if (!(i & 255)) {
+			u64 now = lake_app_now_ns();
+
+			if (!t0)
+				t0 = now;
+			else if (now - t0 > LAKE_APP_POLL_NS)
+				break;
+			lake_app_yield();
+		}
+		lake_app_cpu_relax();
+	}
+	r = cuCtxSynchronize();
+	if (r || lake_app_load_acquire(done) == seq)
+		return r;
+	/*
+	 * Idle, and no signal: the kernels did not run as they should.  The
+	 * block counter may be left counting: zero it for the next launch.
+	 */
+	lake_app_warn("%s: the GPU is idle but the inference did not signal its completion (word %u, expected %u)\n",
+		      a->m->name, lake_app_load_acquire(done), seq);
+	r = cuMemsetD8(a->d_blocks, 0, 64);
+	return r ? r : CUDA_ERROR_UNKNOWN;
+}
+
+/* The inputs in a->in.p; the outputs to a->out.p, the way @w says. */
+static CUresult lake_app_gpu_run(struct lake_app *a, unsigned int batch, struct lake_app_way w)
+{
+	struct lake_app_gpu_io io = { .batch = batch, .variant = w.variant };
+	bool polled = lake_app_xfer_polled(w.xfer);
+	CUresult r = CUDA_SUCCESS;
+
+	io.in = w.xfer == LAKE_APP_XFER_MAPPED || w.xfer == LAKE_APP_XFER_POLL ? a->m_in : a->d_in;
+	io.out = w.xfer == LAKE_APP_XFER_COPY ? a->d_out : a->m_out;
+	if (polled) {
+		if (!++a->seq)
+			a->seq = 1;	/* 0: the word's value before any signal */
+		io.done = a->m_done;
+		io.blocks = a->d_blocks;
+		io.seq = a->seq;
+	}
+	if (io.in == a->d_in)
+		r = cuMemcpyHtoDAsync(a->d_in, a->in.p, batch * a->m->in_row, NULL);
+	if (!r)
+		r = a->m->gpu_launch(a, &io);
+	if (r)
+		return r;
+	switch (w.xfer) {
+	case LAKE_APP_XFER_COPY:
+		return cuMemcpyDtoH(a->out.p, a->d_out, batch * a->m->out_row);
+	case LAKE_APP_XFER_MAPPED:
+		return cuCtxSynchronize();
+	default:
+		return lake_app_wait(a, io.seq);
+	}
+}
+
+/* The way to run @batch rows: the measured pick of its size class, as the settings allow. */
+static struct lake_app_way lake_app_way_for(const struct lake_app *a, unsigned int batch)
+{
+	struct lake_app_way w = a->pick[lake_app_log2(batch)];
+	unsigned int v;
+
+	if (!lake_app_variant_ok(a, w.variant, batch)) {
+		for (v = 0; v < a->nvariants && !lake_app_variant_ok(a, v, batch); v++)
+			;
+		/* None serves it (a variant= setting beyond its batch): the model's widest. */
+		if (v == a->nvariants)
+			for (v = 0; v + 1 < a->nvariants && a->m->variants[v].max_batch; v++)
+				;
+		w.variant = v;
+	}
+	if (!lake_app_xfer_usable(a, w.xfer))
+		w.xfer = a->opts.xfer != LAKE_APP_XFER_AUTO && a->xfer_ok[a->opts.xfer] ?
+			 a->opts.xfer : LAKE_APP_XFER_COPY;
+	return w;
 }
 
 static bool lake_app_auto_gpu(const struct lake_app *a, unsigned int batch)
@@ -584,18 +709,20 @@ static int lake_app_predict_locked(struct lake_app *a, const void *in, void *out
 		return -EINVAL;
 	}
 	if (gpu) {
-		bool mapped = lake_app_use_mapped(a, batch);
+		struct lake_app_way w = lake_app_way_for(a, batch);
 		CUresult r;
 
 		if (in != a->in.p)
 			memcpy(a->in.p, in, batch * a->m->in_row);
-		r = lake_app_gpu_run(a, batch, mapped);
+		r = lake_app_gpu_run(a, batch, w);
 		if (!r) {
 			a->counts.gpu++;
-			if (mapped)
+			if (w.xfer == LAKE_APP_XFER_MAPPED || w.xfer == LAKE_APP_XFER_POLL)
 				a->counts.mapped++;
 			else
 				a->counts.copied++;
+			if (lake_app_xfer_polled(w.xfer))
+				a->counts.polled++;
 			if (out != a->out.p)
 				memcpy(out, a->out.p, batch * a->m->out_row);
 			goto done;
@@ -648,6 +775,7 @@ static int lake_app_host_buffers(struct lake_app *a)
 		return 0;
 	lake_app_host_free(&a->in);
 	lake_app_host_free(&a->out);
+	lake_app_host_free(&a->done);
 #else
 	if (a->in.p)
 		return 0;
@@ -655,6 +783,8 @@ static int lake_app_host_buffers(struct lake_app *a)
 	err = lake_app_host_alloc(&a->in, m->max_batch * m->in_row, a->cuda_up);
 	if (!err)
 		err = lake_app_host_alloc(&a->out, m->max_batch * m->out_row, a->cuda_up);
+	if (!err)
+		err = lake_app_host_alloc(&a->done, 64, a->cuda_up);
 	if (err)
 		lake_app_warn("%s: no room for %zu + %zu bytes of host buffers%s\n", m->name,
 			      m->max_batch * m->in_row, m->max_batch * m->out_row,
@@ -672,7 +802,7 @@ static void lake_app_gpu_teardown(struct lake_app *a)
 	unsigned int i;
 
 	a->gpu_ready = false;
-	a->mapped_ok = false;
+	memset(a->xfer_ok, 0, sizeof(a->xfer_ok));
 	if (a->events) {
 		cuEventDestroy(a->ev[0]);
 		cuEventDestroy(a->ev[1]);
@@ -681,7 +811,7 @@ static void lake_app_gpu_teardown(struct lake_app *a)
 	for (i = 0; i < a->ndev; i++)
 		cuMemFree(a->dev_mem[i]);
 	a->ndev = 0;
-	a->d_in = a->d_out = a->m_in = a->m_out = 0;
+	a->d_in = a->d_out = a->m_in = a->m_out = a->m_done = a->d_blocks = 0;
 	if (a->mod)
 		cuModuleUnload(a->mod);
 	a->mod = NULL;
@@ -692,67 +822,115 @@ static void lake_app_gpu_teardown(struct lake_app *a)
 		/* Pinned buffers go before their context. */
 		lake_app_host_free(&a->in);
 		lake_app_host_free(&a->out);
+		lake_app_host_free(&a->done);
 #endif
 		cuDevicePrimaryCtxRelease(a->dev);
 		a->cuda_up = false;
 	}
 }
 
-/* The GPU's outputs on the fixed input must be the CPU's. */
-static bool lake_app_gpu_check(struct lake_app *a, bool mapped)
+static const char *const lake_app_xfer_doc[LAKE_APP_NXFER] = {
+	[LAKE_APP_XFER_COPY] = "copies",
+	[LAKE_APP_XFER_MAPPED] = "mapped host memory",
+	[LAKE_APP_XFER_POLL] = "mapped host memory, completion polled",
+	[LAKE_APP_XFER_COPY_POLL] = "inputs copied, outputs to mapped host memory, completion polled",
+};
+
+static __printf(3, 4) void lake_app_xfer_off(struct lake_app *a, unsigned int x,
+					     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->xfer_why[x], sizeof(a->xfer_why[x]), fmt, ap);
+	va_end(ap);
+	a->xfer_ok[x] = false;
+	lake_app_info("%s: GPU transfers by %s off: %s\n", a->m->name, lake_app_xfer_doc[x],
+		      a->xfer_why[x]);
+}
+
+/*
+ * The GPU's outputs on the fixed input must be the CPU's, for every
+ * variant (at batch 1, 7 and the largest it serves) and every transfer.
+ * Copies failing turn the GPU path off (a kernel that computes something
+ * else); another transfer failing turns that transfer off.
+ */
+static bool lake_app_gpu_check(struct lake_app *a)
 {
 	static const unsigned int sizes[] = { 1, 7, 0 };
-	unsigned int i;
+	unsigned int i, v, x;
 
-	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		unsigned int batch = sizes[i] ? min(sizes[i], a->m->max_batch) : a->m->max_batch;
-		struct lake_app_cmp cmp = { 0 };
-		CUresult r;
+	for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++) {
+		for (v = 0; v < a->nvariants && a->xfer_ok[x]; v++) {
+			unsigned int max = a->m->variants && a->m->variants[v].max_batch ?
+					   a->m->variants[v].max_batch : a->m->max_batch;
 
-		lake_app_input_fill(a, a->in.p, batch, NULL);
-		lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
-		memset(a->out.p, 0, batch * a->m->out_row);
-		r = lake_app_gpu_run(a, batch, mapped);
-		if (r) {
-			if (mapped)
-				snprintf(a->mapped_why, sizeof(a->mapped_why),
-					 "a run on mapped host memory failed with %s",
-					 lake_app_cu_name(r));
-			else
-				lake_app_gpu_off(a, "the first run (batch %u) failed with %s", batch,
-						 lake_app_cu_name(r));
-			return false;
-		}
-		lake_app_compare(a, a->ref_out, a->out.p, batch, &cmp);
-		if (cmp.beyond_tolerance || cmp.class_differs) {
-			if (mapped)
-				snprintf(a->mapped_why, sizeof(a->mapped_why),
-					 "outputs on mapped host memory differ from the CPU's");
-			else
-				lake_app_gpu_off(a, "its outputs differ from the CPU's on the fixed input (batch %u: %llu rows beyond tolerance): a kernel that computes something else, or lakeD's test double",
-						 batch, (unsigned long long)cmp.beyond_tolerance);
-			return false;
+			for (i = 0; i < ARRAY_SIZE(sizes) && a->xfer_ok[x]; i++) {
+				unsigned int batch = sizes[i] ? min(sizes[i], max) : max;
+				struct lake_app_way w = { .variant = v, .xfer = x };
+				struct lake_app_cmp cmp = { 0 };
+				CUresult r;
+
+				lake_app_input_fill(a, a->in.p, batch, NULL);
+				lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
+				memset(a->out.p, 0, batch * a->m->out_row);
+				r = lake_app_gpu_run(a, batch, w);
+				if (!r)
+					lake_app_compare(a, a->ref_out, a->out.p, batch, &cmp);
+				if (x != LAKE_APP_XFER_COPY) {
+					if (r)
+						lake_app_xfer_off(a, x, "variant %s, batch %u: %s",
+								  lake_app_variant_name(a, v), batch,
+								  lake_app_cu_name(r));
+					else if (cmp.beyond_tolerance || cmp.class_differs)
+						lake_app_xfer_off(a, x, "variant %s, batch %u: outputs differ from the CPU's",
+								  lake_app_variant_name(a, v), batch);
+					continue;
+				}
+				if (r) {
+					lake_app_gpu_off(a, "the first run (variant %s, batch %u) failed with %s",
+							 lake_app_variant_name(a, v), batch,
+							 lake_app_cu_name(r));
+					return false;
+				}
+				if (cmp.beyond_tolerance || cmp.class_differs) {
+					lake_app_gpu_off(a, "its outputs differ from the CPU's on the fixed input (variant %s, batch %u: %llu rows beyond tolerance): a kernel that computes something else, or lakeD's test double",
+							 lake_app_variant_name(a, v), batch,
+							 (unsigned long long)cmp.beyond_tolerance);
+					return false;
+				}
+			}
 		}
 	}
 	return true;
 }
 
-static u64 lake_app_time_cpu(struct lake_app *a, unsigned int batch, unsigned int runs)
+/* One call of the CPU path; repeated @group times per sample (short calls, for the clock). */
+static unsigned int lake_app_group(u64 once_ns)
 {
+	u64 k = LAKE_APP_SAMPLE_NS / (once_ns ? once_ns : 1);
+
+	return k < 1 ? 1 : k > LAKE_APP_MAX_GROUP ? LAKE_APP_MAX_GROUP : (unsigned int)k;
+}
+
+static u64 lake_app_time_cpu(struct lake_app *a, unsigned int batch, unsigned int runs,
+			     u64 once_ns)
+{
+	unsigned int i, j, group = lake_app_group(once_ns);
 	u64 t[LAKE_APP_TUNE_RUNS];
-	unsigned int i;
 
 	for (i = 0; i < runs + 2; i++) {
 		u64 t0 = lake_app_now_ns();
 
-		lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
+		for (j = 0; j < group; j++)
+			lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
 		if (i >= 2)
-			t[i - 2] = lake_app_now_ns() - t0;
+			t[i - 2] = (lake_app_now_ns() - t0) / group;
 	}
 	return lake_app_median(t, runs);
 }
 
-static u64 lake_app_time_gpu(struct lake_app *a, unsigned int batch, bool mapped)
+static u64 lake_app_time_gpu(struct lake_app *a, unsigned int batch, struct lake_app_way w)
 {
 	u64 t[LAKE_APP_TUNE_RUNS];
 	unsigned int i;
@@ -760,7 +938,7 @@ static u64 lake_app_time_gpu(struct lake_app *a, unsigned int batch, bool mapped
 	for (i = 0; i < LAKE_APP_TUNE_RUNS + 3; i++) {
 		u64 t0 = lake_app_now_ns();
 
-		if (lake_app_gpu_run(a, batch, mapped))
+		if (lake_app_gpu_run(a, batch, w))
 			return U64_MAX;
 		if (i >= 3)
 			t[i - 3] = lake_app_now_ns() - t0;
@@ -768,46 +946,66 @@ static u64 lake_app_time_gpu(struct lake_app *a, unsigned int batch, bool mapped
 	return lake_app_median(t, LAKE_APP_TUNE_RUNS);
 }
 
+/* Without measurements: per size, the first variant that serves it, the set transfer. */
+static void lake_app_default_picks(struct lake_app *a)
+{
+	unsigned int k;
+
+	for (k = 0; k < LAKE_APP_NPOW; k++) {
+		a->pick[k].variant = 0;
+		a->pick[k].xfer = a->opts.xfer != LAKE_APP_XFER_AUTO && a->xfer_ok[a->opts.xfer] ?
+				  a->opts.xfer : LAKE_APP_XFER_COPY;
+		a->pick[k] = lake_app_way_for(a, 1u << k);
+	}
+	a->ways_measured = false;
+}
+
 /*
- * Auto mode's crossover and the copies/mapped choice, measured on the
- * fixed input at batch 1, 2, 4, ..., max_batch: the GPU from the first size
- * at which its time with transfers beats the CPU's; mapped memory up to the
- * last size of the run of sizes where it beats copies.
+ * Measured on the fixed input at batch 1, 2, 4, ..., max_batch: per size the
+ * fastest way (variant x transfer) of the GPU, and auto mode's crossover:
+ * the GPU from the first size at which that way beats the CPU.
  */
 static void lake_app_tune(struct lake_app *a)
 {
-	unsigned int batch, k, crossover = 0, mapped_max = 0;
-	bool mapped_run = true, cpu_done = a->opts.crossover >= 0;
+	unsigned int batch, k, v, x, crossover = 0;
+	bool cpu_done = a->opts.crossover >= 0;
 
-	for (k = 0; k < LAKE_APP_NPOW; k++)
-		a->tune_cpu[k] = a->tune_copy[k] = a->tune_mapped[k] = 0;
+	memset(a->tune_cpu, 0, sizeof(a->tune_cpu));
+	memset(a->tune_way, 0, sizeof(a->tune_way));
+	lake_app_default_picks(a);
 	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++) {
-		u64 gpu;
+		u64 gpu = U64_MAX;
 
 		lake_app_input_fill(a, a->in.p, batch, NULL);
-		a->tune_copy[k] = lake_app_time_gpu(a, batch, false);
-		gpu = a->tune_copy[k];
-		if (a->mapped_ok) {
-			a->tune_mapped[k] = lake_app_time_gpu(a, batch, true);
-			if (mapped_run && a->tune_mapped[k] <= a->tune_copy[k])
-				mapped_max = batch;
-			else
-				mapped_run = false;
-			gpu = min(gpu, a->tune_mapped[k]);
+		for (v = 0; v < a->nvariants; v++) {
+			for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++) {
+				struct lake_app_way w = { .variant = v, .xfer = x };
+				u64 t;
+
+				if (!lake_app_variant_ok(a, v, batch) || !lake_app_xfer_usable(a, x))
+					continue;
+				t = lake_app_time_gpu(a, batch, w);
+				a->tune_way[k][v][x] = t;
+				if (t < gpu) {
+					gpu = t;
+					a->pick[k] = w;
+				}
+			}
 		}
 		if (!cpu_done) {
 			u64 once = lake_app_now_ns();
 
 			lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
 			once = lake_app_now_ns() - once;
-			a->tune_cpu[k] = lake_app_time_cpu(a, batch, once > 5000000 ? 3 : LAKE_APP_TUNE_RUNS);
+			a->tune_cpu[k] = lake_app_time_cpu(a, batch, once > 5000000 ? 3 : LAKE_APP_TUNE_RUNS,
+							   once);
 			if (gpu < a->tune_cpu[k]) {
 				crossover = batch;
 				cpu_done = true;
 			}
 		}
 	}
-	a->mapped_max = mapped_max;
+	a->ways_measured = true;
 	if (a->opts.crossover >= 0) {
 		a->crossover = a->opts.crossover;
 		a->crossover_measured = false;
@@ -817,14 +1015,34 @@ static void lake_app_tune(struct lake_app *a)
 	}
 }
 
+/* "copy default@1..8 poll split@16": the picks, runs of equal ones joined. */
+static void lake_app_fmt_picks(const struct lake_app *a, char *buf, size_t len)
+{
+	unsigned int k, k0, n = 0;
+
+	buf[0] = 0;
+	for (k0 = 0; (1u << k0) <= a->m->max_batch && k0 < LAKE_APP_NPOW; k0 = k + 1) {
+		for (k = k0; (2u << k) <= a->m->max_batch && k + 1 < LAKE_APP_NPOW &&
+		     a->pick[k + 1].variant == a->pick[k0].variant &&
+		     a->pick[k + 1].xfer == a->pick[k0].xfer; k++)
+			;
+		if (n < len)
+			n += snprintf(buf + n, len - n, "%s%s %s@%u", n ? " " : "",
+				      lake_app_xfer_names[a->pick[k0].xfer],
+				      lake_app_variant_name(a, a->pick[k0].variant), 1u << k0);
+		if (k > k0 && n < len)
+			n += snprintf(buf + n, len - n, "..%u", 1u << k);
+	}
+}
+
 static void lake_app_log_policy(struct lake_app *a)
 {
-	char cpu[48], gpu[48];
+	char cpu[48], gpu[48], picks[256];
 	unsigned int k = a->crossover ? lake_app_log2(a->crossover) : 0;
+	struct lake_app_way w = a->pick[k];
 
 	lake_app_fmt_fixed(cpu, sizeof(cpu), (s64)(a->tune_cpu[k] / 100), 1);
-	lake_app_fmt_fixed(gpu, sizeof(gpu), (s64)(min(a->tune_copy[k], a->mapped_ok ?
-						     a->tune_mapped[k] : U64_MAX) / 100), 1);
+	lake_app_fmt_fixed(gpu, sizeof(gpu), (s64)(a->tune_way[k][w.variant][w.xfer] / 100), 1);
 	if (!a->crossover_measured)
 		lake_app_info("%s: auto mode: GPU from batch %u (set, not measured)\n", a->m->name,
 			      a->crossover);
@@ -834,30 +1052,38 @@ static void lake_app_log_policy(struct lake_app *a)
 	else
 		lake_app_info("%s: auto mode: CPU at every batch size (the GPU never beat it up to batch %u)\n",
 			      a->m->name, a->m->max_batch);
-	if (a->mapped_ok && a->opts.xfer != LAKE_APP_XFER_AUTO)
+	if (a->opts.xfer != LAKE_APP_XFER_AUTO && a->xfer_ok[a->opts.xfer])
 		lake_app_info("%s: GPU transfers: %s (set)\n", a->m->name,
-			      a->opts.xfer == LAKE_APP_XFER_COPY ? "copies" : "mapped host memory");
-	else if (a->mapped_ok && a->mapped_max)
-		lake_app_info("%s: GPU transfers: kernels on mapped host memory up to batch %u, copies above\n",
-			      a->m->name, a->mapped_max);
-	else if (a->mapped_ok)
-		lake_app_info("%s: GPU transfers: copies (mapped host memory was slower at batch 1)\n",
-			      a->m->name);
-	else
-		lake_app_info("%s: GPU transfers: copies (mapped host memory: %s)\n", a->m->name,
-			      a->mapped_why);
+			      lake_app_xfer_doc[a->opts.xfer]);
+	lake_app_fmt_picks(a, picks, sizeof(picks));
+	lake_app_info("%s: GPU path per batch size (%s): %s\n", a->m->name,
+		      a->ways_measured ? "measured" : "not measured", picks);
+}
+
+/* The variant= setting: its index, or -1 (measured; also for models without that variant). */
+static int lake_app_variant_setting(struct lake_app *a, const char *name)
+{
+	unsigned int v;
+
+	if (!name || !*name || !strcmp(name, "auto"))
+		return -1;
+	for (v = 0; v < a->nvariants; v++)
+		if (!strcmp(name, lake_app_variant_name(a, v)))
+			return v;
+	lake_app_info("%s: has no GPU variant '%s': measured\n", a->m->name, name);
+	return -1;
 }
 
 int lake_app_gpu_setup(struct lake_app *a)
 {
 	const struct lake_app_model *m = a->m;
 	CUresult r;
-	unsigned int i;
+	unsigned int i, x;
 	int err;
 
 	lake_app_lock(&a->lock);
 	lake_app_gpu_teardown(a);
-	a->mapped_why[0] = 0;
+	memset(a->xfer_why, 0, sizeof(a->xfer_why));
 	if (!a->opts.gpu) {
 		lake_app_gpu_off(a, "disabled by the gpu=0 setting");
 		goto host;
@@ -924,6 +1150,8 @@ int lake_app_gpu_setup(struct lake_app *a)
 	r = lake_app_dev_upload(a, &a->d_in, NULL, m->max_batch * m->in_row);
 	if (!r)
 		r = lake_app_dev_upload(a, &a->d_out, NULL, m->max_batch * m->out_row);
+	if (!r)
+		r = lake_app_dev_upload(a, &a->d_blocks, NULL, 64);
 	if (!r && m->gpu_init)
 		r = m->gpu_init(a);
 	if (!r) {
@@ -940,26 +1168,33 @@ int lake_app_gpu_setup(struct lake_app *a)
 		goto out;
 	}
 	/* Mapped host memory: the device addresses of the host buffers. */
+	a->xfer_ok[LAKE_APP_XFER_COPY] = true;
 	r = cuMemHostGetDevicePointer(&a->m_in, a->in.p, 0);
 	if (!r)
 		r = cuMemHostGetDevicePointer(&a->m_out, a->out.p, 0);
-	if (r)
-		snprintf(a->mapped_why, sizeof(a->mapped_why),
-			 "cuMemHostGetDevicePointer: %s", lake_app_cu_name(r));
-	a->mapped_ok = !r;
-	if (!lake_app_gpu_check(a, false))
-		goto out;
-	if (a->mapped_ok && !lake_app_gpu_check(a, true)) {
-		a->mapped_ok = false;
-		lake_app_info("%s: mapped host memory off: %s\n", m->name, a->mapped_why);
+	if (!r)
+		r = cuMemHostGetDevicePointer(&a->m_done, a->done.p, 0);
+	for (x = LAKE_APP_XFER_MAPPED; x < LAKE_APP_NXFER; x++) {
+		a->xfer_ok[x] = !r && (m->signals || !lake_app_xfer_polled(x));
+		if (r)
+			snprintf(a->xfer_why[x], sizeof(a->xfer_why[x]),
+				 "cuMemHostGetDevicePointer: %s", lake_app_cu_name(r));
+		else if (!a->xfer_ok[x])
+			snprintf(a->xfer_why[x], sizeof(a->xfer_why[x]),
+				 "the model's kernels do not signal their completion");
 	}
+	*(u32 *)a->done.p = a->seq;
+	if (!lake_app_gpu_check(a))
+		goto out;
 	a->gpu_ready = true;
 	snprintf(a->gpu_why, sizeof(a->gpu_why), "ready");
 	if (a->opts.crossover >= 0 && a->opts.xfer != LAKE_APP_XFER_AUTO) {
 		/* Both set: nothing to measure. */
+		memset(a->tune_cpu, 0, sizeof(a->tune_cpu));
+		memset(a->tune_way, 0, sizeof(a->tune_way));
+		lake_app_default_picks(a);
 		a->crossover = a->opts.crossover;
 		a->crossover_measured = false;
-		a->mapped_max = 0;
 	} else {
 		lake_app_tune(a);
 	}
@@ -991,8 +1226,18 @@ struct lake_app *lake_app_create(const struct lake_app_bundle *b, const struct l
 	lake_app_lock_init(&a->lock);
 	a->state = lake_app_zalloc(m->state_size);
 	a->ref_out = lake_app_zalloc(m->max_batch * m->out_row);
-	if (!a->state || !a->ref_out)
+	a->way_out = lake_app_zalloc(m->max_batch * m->out_row);
+	a->row_exact = lake_app_zalloc(m->max_batch);
+	if (!a->state || !a->ref_out || !a->way_out || !a->row_exact)
 		goto fail;
+	a->nvariants = 1;
+	if (m->variants)
+		for (a->nvariants = 0; m->variants[a->nvariants].name; a->nvariants++)
+			;
+	*err = -EINVAL;
+	if (!a->nvariants || a->nvariants > LAKE_APP_MAX_VARIANTS)
+		goto fail;
+	a->variant = lake_app_variant_setting(a, opts->variant);
 	*err = m->init ? m->init(a) : 0;
 	if (*err)
 		goto fail;
@@ -1008,6 +1253,8 @@ fail_fini:
 	if (m->fini)
 		m->fini(a);
 fail:
+	lake_app_free(a->row_exact);
+	lake_app_free(a->way_out);
 	lake_app_free(a->ref_out);
 	lake_app_free(a->state);
 	lake_app_lock_destroy(&a->lock);
@@ -1023,9 +1270,12 @@ void lake_app_destroy(struct lake_app *a)
 	lake_app_gpu_teardown(a);
 	lake_app_host_free(&a->in);
 	lake_app_host_free(&a->out);
+	lake_app_host_free(&a->done);
 	lake_app_unlock(&a->lock);
 	if (a->m->fini)
 		a->m->fini(a);
+	lake_app_free(a->row_exact);
+	lake_app_free(a->way_out);
 	lake_app_free(a->ref_out);
 	lake_app_free(a->state);
 	lake_app_lock_destroy(&a->lock);
@@ -1064,10 +1314,12 @@ struct lake_app_cmd {
 	unsigned int nbatch;
 	unsigned int iters, warmup, rows;
 	unsigned int budget_ms;		/* bench: time per measure at most (0: none) */
+	unsigned int min_iters;		/* bench: samples per measure at least, within the budget */
 	bool random, have_iters, have_warmup, have_rows;
 	u64 seed;
 	int crossover;			/* set: -2 = unchanged */
 	int xfer;			/* set: -1 = unchanged */
+	char variant[32];		/* set: "" = unchanged */
 };
 
 #define LAKE_APP_RUN_CPU	1u
@@ -1165,6 +1417,7 @@ static int lake_app_parse_cmd(struct lake_app_cmd *c, const char *s, struct lake
 	c->seed = 1;
 	c->crossover = -2;
 	c->xfer = -1;
+	c->min_iters = 5;
 	c->nbatch = 1;
 	c->batch[0] = 1;
 	while (*s) {
@@ -1242,6 +1495,10 @@ static int lake_app_parse_cmd(struct lake_app_cmd *c, const char *s, struct lake
 			if (!isnum || num > 3600000)
 				return lake_app_bad(out, "budget_ms must be 0..3600000");
 			c->budget_ms = num;
+		} else if (lake_app_is(tok, kn, "min_iters")) {
+			if (!isnum || !num || num > LAKE_APP_MAX_ITERS)
+				return lake_app_bad(out, "min_iters must be 1..%d", LAKE_APP_MAX_ITERS);
+			c->min_iters = num;
 		} else if (lake_app_is(tok, kn, "rows")) {
 			if (!isnum || !num || num > 10000000)
 				return lake_app_bad(out, "rows must be 1..10000000");
@@ -1263,14 +1520,18 @@ static int lake_app_parse_cmd(struct lake_app_cmd *c, const char *s, struct lake
 				return lake_app_bad(out, "crossover must be a batch size (0: never the GPU)");
 			c->crossover = num;
 		} else if (lake_app_is(tok, kn, "xfer")) {
-			if (lake_app_is(v, vn, "auto"))
-				c->xfer = LAKE_APP_XFER_AUTO;
-			else if (lake_app_is(v, vn, "copy"))
-				c->xfer = LAKE_APP_XFER_COPY;
-			else if (lake_app_is(v, vn, "mapped"))
-				c->xfer = LAKE_APP_XFER_MAPPED;
-			else
-				return lake_app_bad(out, "xfer must be auto, copy or mapped");
+			unsigned int x;
+
+			for (x = 0; x < LAKE_APP_NXFER && !lake_app_is(v, vn, lake_app_xfer_names[x]); x++)
+				;
+			if (x == LAKE_APP_NXFER)
+				return lake_app_bad(out, "xfer must be auto, copy, mapped, poll or copy_poll");
+			c->xfer = x;
+		} else if (lake_app_is(tok, kn, "variant")) {
+			if (!vn || vn >= sizeof(c->variant))
+				return lake_app_bad(out, "bad variant name");
+			memcpy(c->variant, v, vn);
+			c->variant[vn] = 0;
 		} else {
 			return lake_app_bad(out, "unknown key '%.*s'", (int)kn, tok);
 		}
@@ -1301,28 +1562,39 @@ enum lake_app_measure {
 	LAKE_APP_M_CPU,
 	LAKE_APP_M_FLOOR,
 	LAKE_APP_M_INFER,
-	LAKE_APP_M_COPY,
-	LAKE_APP_M_MAPPED,
+	LAKE_APP_M_XFER,	/* with transfers, the way the measurement names */
 	LAKE_APP_M_DEVICE,
 	LAKE_APP_M_DEVICE_XFER,
 	LAKE_APP_M_AUTO,
 };
 
-/* One timed iteration of @what; its time in *@ns.  Returns a CUresult / -errno. */
-static int lake_app_once(struct lake_app *a, enum lake_app_measure what, unsigned int batch,
-			 u64 *ns)
+/* What to time: a measure, and for the GPU ones the way (variant, transfer). */
+struct lake_app_what {
+	enum lake_app_measure m;
+	struct lake_app_way w;
+};
+
+/* One timed iteration of @what, @group calls; the time of one in *@ns.  A CUresult / -errno. */
+static int lake_app_once(struct lake_app *a, const struct lake_app_what *what, unsigned int batch,
+			 unsigned int group, u64 *ns)
 {
-	struct lake_app_gpu_io io = { .in = a->d_in, .out = a->d_out, .batch = batch };
+	struct lake_app_gpu_io io = { .in = a->d_in, .out = a->d_out, .batch = batch,
+				      .variant = what->w.variant };
 	u64 t0 = lake_app_now_ns();
 	u32 ms_bits = 0;
 	CUresult r = CUDA_SUCCESS;
-	int ret;
+	unsigned int i;
+	int ret = 0;
 
-	switch (what) {
+	switch (what->m) {
 	case LAKE_APP_M_CPU:
+	case LAKE_APP_M_AUTO:
 		/* Through predict(), as auto mode: the same overhead on both. */
-		ret = lake_app_predict_locked(a, a->in.p, a->out.p, batch, LAKE_APP_CPU);
-		*ns = lake_app_now_ns() - t0;
+		for (i = 0; i < group && !ret; i++)
+			ret = lake_app_predict_locked(a, a->in.p, a->out.p, batch,
+						      what->m == LAKE_APP_M_CPU ? LAKE_APP_CPU :
+						      LAKE_APP_AUTO);
+		*ns = (lake_app_now_ns() - t0) / group;
 		return ret;
 	case LAKE_APP_M_FLOOR:
 		r = cuLaunchKernel(a->empty, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL);
@@ -1334,18 +1606,17 @@ static int lake_app_once(struct lake_app *a, enum lake_app_measure what, unsigne
 		if (!r)
 			r = cuCtxSynchronize();
 		break;
-	case LAKE_APP_M_COPY:
-	case LAKE_APP_M_MAPPED:
-		r = lake_app_gpu_run(a, batch, what == LAKE_APP_M_MAPPED);
+	case LAKE_APP_M_XFER:
+		r = lake_app_gpu_run(a, batch, what->w);
 		break;
 	case LAKE_APP_M_DEVICE:
 	case LAKE_APP_M_DEVICE_XFER:
 		r = cuEventRecord(a->ev[0], NULL);
-		if (!r && what == LAKE_APP_M_DEVICE_XFER)
+		if (!r && what->m == LAKE_APP_M_DEVICE_XFER)
 			r = cuMemcpyHtoDAsync(a->d_in, a->in.p, batch * a->m->in_row, NULL);
 		if (!r)
 			r = a->m->gpu_launch(a, &io);
-		if (!r && what == LAKE_APP_M_DEVICE_XFER)
+		if (!r && what->m == LAKE_APP_M_DEVICE_XFER)
 			r = cuMemcpyDtoHAsync(a->out.p, a->d_out, batch * a->m->out_row, NULL);
 		if (!r)
 			r = cuEventRecord(a->ev[1], NULL);
@@ -1355,10 +1626,6 @@ static int lake_app_once(struct lake_app *a, enum lake_app_measure what, unsigne
 			r = cuEventElapsedTime((float *)&ms_bits, a->ev[0], a->ev[1]);
 		*ns = lake_app_ms_bits_to_ns(ms_bits);
 		return r;
-	case LAKE_APP_M_AUTO:
-		ret = lake_app_predict_locked(a, a->in.p, a->out.p, batch, LAKE_APP_AUTO);
-		*ns = lake_app_now_ns() - t0;
-		return ret;
 	}
 	*ns = lake_app_now_ns() - t0;
 	return r;
@@ -1368,118 +1635,290 @@ static const char *const lake_app_measure_name[] = {
 	[LAKE_APP_M_CPU] = "cpu",
 	[LAKE_APP_M_FLOOR] = "floor",
 	[LAKE_APP_M_INFER] = "gpu_infer",
-	[LAKE_APP_M_COPY] = "gpu_xfer_copy",
-	[LAKE_APP_M_MAPPED] = "gpu_xfer_mapped",
+	[LAKE_APP_M_XFER] = "gpu_xfer_",	/* + the transfer's name */
 	[LAKE_APP_M_DEVICE] = "device",
 	[LAKE_APP_M_DEVICE_XFER] = "device_xfer",
 	[LAKE_APP_M_AUTO] = "auto",
 };
 
-/* Times @what; one CSV row, and its median in *@median (U64_MAX on error). */
-static int lake_app_measure(struct lake_app *a, const struct lake_app_cmd *c,
-			    enum lake_app_measure what, unsigned int batch, u64 *t,
-			    struct lake_app_text *out, const char *detail, u64 *median)
+/* CPU-path measures time several calls per sample where one is short (the clock's resolution). */
+static bool lake_app_grouped(const struct lake_app *a, const struct lake_app_what *what,
+			     unsigned int batch)
 {
-	unsigned int i, iters = c->iters, warmup = c->warmup;
-	int r = 0;
+	return what->m == LAKE_APP_M_CPU ||
+	       (what->m == LAKE_APP_M_AUTO && !lake_app_auto_gpu(a, batch));
+}
 
-	*median = U64_MAX;
+/*
+ * Times @what[0] (and, interleaved with it, @what[1] when @npair is 2:
+ * the same number of samples, alternating which goes first); each one's
+ * samples in @t[i * c->iters ...].  Returns the number of samples (0 on an
+ * error: *@err), the calls per sample in *@group.
+ */
+static unsigned int lake_app_sample(struct lake_app *a, const struct lake_app_cmd *c,
+				    const struct lake_app_what *what, unsigned int npair,
+				    unsigned int batch, u64 *t, unsigned int *group, int *err)
+{
+	unsigned int i, j, iters = c->iters, warmup = c->warmup;
+	u64 ns;
+
+	*group = 1;
+	*err = 0;
+	if (lake_app_grouped(a, &what[0], batch)) {
+		/* Calls per sample from the fastest of three single calls. */
+		u64 fastest = U64_MAX;
+
+		for (i = 0; i < 3; i++) {
+			*err = lake_app_once(a, &what[0], batch, 1, &ns);
+			if (*err)
+				return 0;
+			fastest = min(fastest, ns);
+		}
+		*group = lake_app_group(fastest);
+	}
 	for (i = 0; i < warmup + iters; i++) {
-		u64 ns;
+		for (j = 0; j < npair; j++) {
+			const struct lake_app_what *wj = &what[(i & 1) ? npair - 1 - j : j];
 
-		r = lake_app_once(a, what, batch, &ns);
-		if (r)
-			break;
-		if (!i && c->budget_ms) {
-			/* Within the budget: fewer iterations of slow measures (at least 5). */
-			u64 fit = (u64)c->budget_ms * 1000000 / (ns ? ns : 1);
+			*err = lake_app_once(a, wj, batch, *group, &ns);
+			if (*err)
+				return 0;
+			if (i >= warmup)
+				t[(wj - what) * c->iters + i - warmup] = ns;
+		}
+		if (!i) {
+			u64 fit;
 
+			/* Within the budget: fewer samples of slow measures (at least min_iters). */
+			fit = c->budget_ms ? (u64)c->budget_ms * 1000000 /
+					     ((ns ? ns : 1) * *group * npair) : U64_MAX;
 			if (fit < (u64)warmup + iters) {
-				iters = max(5u, (unsigned int)min(fit, (u64)iters) * 10 / 11);
+				iters = max(c->min_iters, (unsigned int)min(fit, (u64)iters) * 10 / 11);
+				iters = min(iters, c->iters);
 				warmup = min(warmup, max(1u, iters / 10));
+				if (!fit && c->min_iters == 1 && npair == 1 && *group == 1) {
+					/* One call alone is over the budget: it is the sample. */
+					t[0] = ns;
+					return 1;
+				}
 			}
 		}
-		if (i >= warmup)
-			t[i - warmup] = ns;
 		if ((i & 15) == 15) {
 			lake_app_yield();
 			if (lake_app_interrupted()) {
-				r = -EINTR;
-				break;
+				*err = -EINTR;
+				return 0;
 			}
 		}
 	}
-	lake_app_printf(out, "%s,%s,%u,%s,", a->m->name, LAKE_APP_BUILD, batch,
-			lake_app_measure_name[what]);
-	if (r) {
-		lake_app_printf(out, "0,,,,,error %d (%s)\n", r,
-				r > 0 ? lake_app_cu_name(r) : "errno");
-		return -EIO;
-	}
-	lake_app_stats(out, t, iters);
-	*median = t[iters / 2];
-	lake_app_printf(out, ",%s\n", detail);
+	return iters;
+}
+
+static void lake_app_measure_head(struct lake_app *a, const struct lake_app_what *what,
+				  unsigned int batch, struct lake_app_text *out)
+{
+	lake_app_printf(out, "%s,%s,%u,%s%s,", a->m->name, LAKE_APP_BUILD, batch,
+			lake_app_measure_name[what->m],
+			what->m == LAKE_APP_M_XFER ? lake_app_xfer_names[what->w.xfer] : "");
+}
+
+static int lake_app_measure_error(struct lake_app *a, const struct lake_app_what *what,
+				  unsigned int batch, struct lake_app_text *out, int r)
+{
+	lake_app_measure_head(a, what, batch, out);
+	lake_app_printf(out, "0,,,,,error %d (%s)\n", r, r > 0 ? lake_app_cu_name(r) : "errno");
+	return -EIO;
+}
+
+/* The detail of a row: @detail, the variant of a GPU measure, the calls per sample. */
+static void lake_app_measure_tail(struct lake_app *a, const struct lake_app_what *what,
+				  unsigned int group, const char *detail, struct lake_app_text *out)
+{
+	lake_app_printf(out, ",%s", detail);
+	if (what->m != LAKE_APP_M_CPU && what->m != LAKE_APP_M_FLOOR && what->m != LAKE_APP_M_AUTO)
+		lake_app_printf(out, "%svariant=%s", detail[0] ? " " : "",
+				lake_app_variant_name(a, what->w.variant));
+	if (group > 1)
+		lake_app_printf(out, "%s%u calls per sample", detail[0] ? " " : "", group);
+	lake_app_printf(out, "\n");
+}
+
+/* Times @what; one CSV row, and its median in *@median (U64_MAX on error). */
+static int lake_app_measure(struct lake_app *a, const struct lake_app_cmd *c,
+			    const struct lake_app_what *what, unsigned int batch, u64 *t,
+			    struct lake_app_text *out, const char *detail, u64 *median)
+{
+	unsigned int n, group;
+	int r;
+
+	*median = U64_MAX;
+	n = lake_app_sample(a, c, what, 1, batch, t, &group, &r);
+	if (!n)
+		return lake_app_measure_error(a, what, batch, out, r);
+	lake_app_measure_head(a, what, batch, out);
+	lake_app_stats(out, t, n);
+	*median = t[n / 2];
+	lake_app_measure_tail(a, what, group, detail, out);
 	return 0;
+}
+
+/*
+ * Auto mode, interleaved with the path it takes (the CPU path, or the GPU
+ * way it uses), sample for sample: its overhead over that path, free of
+ * drift between measurements.  The detail: "cpu|gpu paired_us=MEDIAN".
+ */
+static int lake_app_measure_auto(struct lake_app *a, const struct lake_app_cmd *c,
+				 unsigned int batch, u64 *t, struct lake_app_text *out)
+{
+	bool gpu = lake_app_auto_gpu(a, batch);
+	struct lake_app_what what[2] = {
+		{ .m = LAKE_APP_M_AUTO },
+		{ .m = gpu ? LAKE_APP_M_XFER : LAKE_APP_M_CPU, .w = lake_app_way_for(a, batch) },
+	};
+	char detail[64], paired[32];
+	unsigned int n, group;
+	int r;
+
+	n = lake_app_sample(a, c, what, 2, batch, t, &group, &r);
+	if (!n)
+		return lake_app_measure_error(a, what, batch, out, r);
+	lake_app_sort(t + c->iters, n);
+	lake_app_fmt_fixed(paired, sizeof(paired), (s64)t[c->iters + n / 2], 3);
+	snprintf(detail, sizeof(detail), "%s paired_us=%s", gpu ? "gpu" : "cpu", paired);
+	lake_app_measure_head(a, what, batch, out);
+	lake_app_stats(out, t, n);
+	lake_app_measure_tail(a, what, group, detail, out);
+	return 0;
+}
+
+/*
+ * Set-up's measurement @i at size class @k: 0 the CPU path (*@w's xfer
+ * AUTO), then every way; its median in *@ns (0 or U64_MAX: none).  False
+ * past the last.
+ */
+static bool lake_app_tune_at(const struct lake_app *a, unsigned int k, unsigned int i, u64 *ns,
+			     struct lake_app_way *w)
+{
+	const unsigned int nx = LAKE_APP_NXFER - LAKE_APP_XFER_COPY;
+
+	if (!i) {
+		w->variant = 0;
+		w->xfer = LAKE_APP_XFER_AUTO;
+		*ns = a->tune_cpu[k];
+		return true;
+	}
+	w->variant = (i - 1) / nx;
+	w->xfer = LAKE_APP_XFER_COPY + (i - 1) % nx;
+	if (w->variant >= a->nvariants)
+		return false;
+	*ns = a->tune_way[k][w->variant][w->xfer];
+	return true;
+}
+
+/* Its name: "cpu", or "TRANSFER VARIANT". */
+static void lake_app_tune_name(const struct lake_app *a, struct lake_app_way w, char *buf,
+			       size_t len)
+{
+	if (w.xfer == LAKE_APP_XFER_AUTO)
+		snprintf(buf, len, "cpu");
+	else
+		snprintf(buf, len, "%s %s", lake_app_xfer_names[w.xfer],
+			 lake_app_variant_name(a, w.variant));
+}
+
+/* The set-up's measurements: "tune" rows (median of LAKE_APP_TUNE_RUNS), the CPU and every way. */
+static void lake_app_tune_rows(struct lake_app *a, struct lake_app_text *out)
+{
+	unsigned int batch, k, i;
+	struct lake_app_way w;
+	char us[48], name[64];
+	u64 ns;
+
+	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++)
+		for (i = 0; lake_app_tune_at(a, k, i, &ns, &w); i++) {
+			if (!ns || ns == U64_MAX)
+				continue;
+			lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
+			lake_app_tune_name(a, w, name, sizeof(name));
+			lake_app_printf(out, "%s,%s,%u,tune,%u,,%s,,,%s%s\n", a->m->name,
+					LAKE_APP_BUILD, batch, LAKE_APP_TUNE_RUNS, us, name,
+					w.xfer != LAKE_APP_XFER_AUTO && a->pick[k].variant == w.variant &&
+					a->pick[k].xfer == w.xfer ? " (picked)" : "");
+		}
 }
 
 static int lake_app_bench(struct lake_app *a, const struct lake_app_cmd *c, u64 *t,
 			  struct lake_app_text *out)
 {
-	unsigned int i;
+	char picks[256];
+	unsigned int i, x;
 	int ret = 0;
 
-	/* The policy the auto rows and the transfer pick follow. */
-	lake_app_printf(out, "%s,%s,0,policy,0,,,,,crossover=%u (%s) mapped_max=%u xfer=%s gpu=%s\n",
+	/* The policy the auto rows and the transfer pick follow, and what set-up measured. */
+	lake_app_fmt_picks(a, picks, sizeof(picks));
+	lake_app_printf(out, "%s,%s,0,policy,0,,,,,crossover=%u (%s) xfer=%s ways (%s): %s gpu=%s\n",
 			a->m->name, LAKE_APP_BUILD, a->crossover,
-			a->crossover_measured ? "measured" : "set", a->mapped_ok ? a->mapped_max : 0,
-			a->opts.xfer == LAKE_APP_XFER_COPY ? "copy" :
-			a->opts.xfer == LAKE_APP_XFER_MAPPED ? "mapped" : "auto",
+			a->crossover_measured ? "measured" : "set", lake_app_xfer_names[a->opts.xfer],
+			a->ways_measured ? "measured" : "set", a->gpu_ready ? picks : "-",
 			a->gpu_ready ? "ready" : a->gpu_why);
+	if (a->gpu_ready && (c->mode & LAKE_APP_RUN_GPU))
+		lake_app_tune_rows(a, out);
 	for (i = 0; i < c->nbatch; i++) {
 		unsigned int batch = c->batch[i];
 		u64 seed = c->seed ^ ((u64)batch << 32), med, infer = 0, copy = U64_MAX;
-
-		bool auto_gpu = lake_app_auto_gpu(a, batch);
+		struct lake_app_way w = lake_app_way_for(a, batch);
+		struct lake_app_what what = { .w = w };
 
 		lake_app_input_fill(a, a->in.p, batch, c->random ? &seed : NULL);
-		if (c->mode & LAKE_APP_RUN_CPU)
-			ret |= lake_app_measure(a, c, LAKE_APP_M_CPU, batch, t, out, "", &med);
-		/* Auto mode is timed next to the path it takes. */
-		if ((c->mode & LAKE_APP_RUN_AUTO) && !auto_gpu)
-			ret |= lake_app_measure(a, c, LAKE_APP_M_AUTO, batch, t, out, "cpu", &med);
+		if (c->mode & LAKE_APP_RUN_CPU) {
+			what.m = LAKE_APP_M_CPU;
+			ret |= lake_app_measure(a, c, &what, batch, t, out, "", &med);
+		}
+		/* Auto mode is timed interleaved with the path it takes. */
+		if (c->mode & LAKE_APP_RUN_AUTO)
+			ret |= lake_app_measure_auto(a, c, batch, t, out);
 		if ((c->mode & LAKE_APP_RUN_GPU) && a->gpu_ready) {
-			char pick[96];
 			CUresult r;
 
-			ret |= lake_app_measure(a, c, LAKE_APP_M_FLOOR, batch, t, out,
+			what.m = LAKE_APP_M_FLOOR;
+			ret |= lake_app_measure(a, c, &what, batch, t, out,
 						"empty launch + cuCtxSynchronize", &med);
 			r = cuMemcpyHtoD(a->d_in, a->in.p, batch * a->m->in_row);
 			if (r) {
-				lake_app_printf(out, "%s,%s,%u,gpu_infer,0,,,,,error %d (%s)\n",
-						a->m->name, LAKE_APP_BUILD, batch, r, lake_app_cu_name(r));
-				ret = -EIO;
+				what.m = LAKE_APP_M_INFER;
+				ret |= lake_app_measure_error(a, &what, batch, out, r);
 				continue;
 			}
-			ret |= lake_app_measure(a, c, LAKE_APP_M_INFER, batch, t, out,
+			what.m = LAKE_APP_M_INFER;
+			ret |= lake_app_measure(a, c, &what, batch, t, out,
 						"launch + cuCtxSynchronize", &infer);
-			ret |= lake_app_measure(a, c, LAKE_APP_M_COPY, batch, t, out,
-						"H2D async + launch + D2H", &copy);
-			if (a->mapped_ok)
-				ret |= lake_app_measure(a, c, LAKE_APP_M_MAPPED, batch, t, out,
-							"launch on mapped host memory + cuCtxSynchronize",
-							&med);
-			ret |= lake_app_measure(a, c, LAKE_APP_M_DEVICE, batch, t, out,
+			what.m = LAKE_APP_M_XFER;
+			for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++) {
+				static const char *const doc[LAKE_APP_NXFER] = {
+					[LAKE_APP_XFER_COPY] = "H2D async + launch + D2H",
+					[LAKE_APP_XFER_MAPPED] = "launch on mapped host memory + cuCtxSynchronize",
+					[LAKE_APP_XFER_POLL] = "launch on mapped host memory + polling its completion",
+					[LAKE_APP_XFER_COPY_POLL] = "H2D async + launch writing mapped host memory + polling",
+				};
+
+				if (!a->xfer_ok[x])
+					continue;
+				what.w.xfer = x;
+				ret |= lake_app_measure(a, c, &what, batch, t, out, doc[x],
+							x == LAKE_APP_XFER_COPY ? &copy : &med);
+			}
+			what.w = w;
+			what.m = LAKE_APP_M_DEVICE;
+			ret |= lake_app_measure(a, c, &what, batch, t, out,
 						"CUDA events around the launch", &med);
-			ret |= lake_app_measure(a, c, LAKE_APP_M_DEVICE_XFER, batch, t, out,
+			what.m = LAKE_APP_M_DEVICE_XFER;
+			ret |= lake_app_measure(a, c, &what, batch, t, out,
 						"CUDA events around H2D + launch + D2H", &med);
-			snprintf(pick, sizeof(pick), "%s%s",
-				 lake_app_use_mapped(a, batch) ? "mapped" : "copy",
-				 copy < infer ? " ANOMALY: with transfers (copies) below inference only" : "");
-			lake_app_printf(out, "%s,%s,%u,gpu_xfer_pick,0,,,,,%s\n", a->m->name,
-					LAKE_APP_BUILD, batch, pick);
+			lake_app_printf(out, "%s,%s,%u,gpu_xfer_pick,0,,,,,%s %s%s\n", a->m->name,
+					LAKE_APP_BUILD, batch, lake_app_xfer_names[w.xfer],
+					lake_app_variant_name(a, w.variant),
+					copy < infer ? " ANOMALY: with transfers (copies) below inference only" : "");
 		}
-		if ((c->mode & LAKE_APP_RUN_AUTO) && auto_gpu)
-			ret |= lake_app_measure(a, c, LAKE_APP_M_AUTO, batch, t, out, "gpu", &med);
 	}
 	return ret ? -EIO : 0;
 }
@@ -1495,6 +1934,12 @@ static unsigned int lake_app_nbatches(const struct lake_app_cmd *c, unsigned int
 	return 1 + (c->rows + batch - 1) / batch;
 }
 
+/*
+ * GPU vs CPU: per batch size, every way (each variant that serves it, with
+ * each transfer) on the fixed input and the random rows; each against the
+ * CPU (the model's tolerance and classes), and every way after the first
+ * bit for bit against the first (copies, the first variant).
+ */
 static int lake_app_verify(struct lake_app *a, const struct lake_app_cmd *c,
 			   struct lake_app_text *out)
 {
@@ -1503,40 +1948,63 @@ static int lake_app_verify(struct lake_app *a, const struct lake_app_cmd *c,
 	int ret = 0;
 
 	if (!a->gpu_ready) {
-		lake_app_printf(out, "%s,%s,,skipped: GPU path off: %s,,,,,,,,\n", a->m->name,
+		lake_app_printf(out, "%s,%s,,skipped: GPU path off: %s,,,,,,,,,\n", a->m->name,
 				LAKE_APP_BUILD, a->gpu_why);
 		return 0;
 	}
 	for (i = 0; i < c->nbatch; i++) {
-		unsigned int batch = c->batch[i], n = lake_app_nbatches(c, batch), k;
+		unsigned int batch = c->batch[i], n = lake_app_nbatches(c, batch), k, v, x, nways;
 		u64 seed = c->seed ^ ((u64)batch << 32), exact = 0, rows = 0;
 		u64 cpu_hash = LAKE_APP_FNV_INIT, gpu_hash = LAKE_APP_FNV_INIT;
-		u64 mapped_differs = 0, mapped_rows = 0;
+		u64 ways_differ = 0, ways_rows = 0;
 		struct lake_app_cmp cmp = { 0 };
-		char diff[48];
+		char diff[48], ways[160] = "";
 		CUresult r = CUDA_SUCCESS;
+		size_t wl = 0;
 
+		for (v = 0; v < a->nvariants; v++)
+			for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER; x++)
+				if (lake_app_variant_serves(a, v, batch) && a->xfer_ok[x] && wl < sizeof(ways))
+					wl += snprintf(ways + wl, sizeof(ways) - wl, "%s%s:%s",
+						       wl ? " " : "", lake_app_xfer_names[x],
+						       lake_app_variant_name(a, v));
 		for (j = 0; j < n && !r; j++) {
 			lake_app_fill_nth(a, batch, j, &seed);
 			lake_app_cpu_run(a, a->in.p, a->ref_out, batch);
-			r = lake_app_gpu_run(a, batch, false);
+			memset(a->row_exact, 1, batch);
+			nways = 0;
+			for (v = 0; v < a->nvariants && !r; v++) {
+				for (x = LAKE_APP_XFER_COPY; x < LAKE_APP_NXFER && !r; x++) {
+					struct lake_app_way wy = { .variant = v, .xfer = x };
+
+					if (!lake_app_variant_serves(a, v, batch) || !a->xfer_ok[x])
+						continue;
+					memset(a->out.p, 0, batch * w);
+					r = lake_app_gpu_run(a, batch, wy);
+					if (r)
+						break;
+					lake_app_compare(a, a->ref_out, a->out.p, batch, &cmp);
+					for (k = 0; k < batch; k++)
+						a->row_exact[k] &= !memcmp((u8 *)a->ref_out + k * w,
+									   (u8 *)a->out.p + k * w, w);
+					if (!nways++) {
+						gpu_hash = lake_app_fnv(gpu_hash, a->out.p, batch * w);
+						memcpy(a->way_out, a->out.p, batch * w);
+						continue;
+					}
+					/* Every way must give the first way's outputs exactly. */
+					for (k = 0; k < batch; k++)
+						ways_differ += !!memcmp((u8 *)a->way_out + k * w,
+									(u8 *)a->out.p + k * w, w);
+					ways_rows += batch;
+				}
+			}
 			if (r)
 				break;
-			exact += lake_app_compare(a, a->ref_out, a->out.p, batch, &cmp);
+			for (k = 0; k < batch; k++)
+				exact += a->row_exact[k];
 			rows += batch;
 			cpu_hash = lake_app_fnv(cpu_hash, a->ref_out, batch * w);
-			gpu_hash = lake_app_fnv(gpu_hash, a->out.p, batch * w);
-			if (a->mapped_ok) {
-				/* The mapped path must give the copies' outputs exactly. */
-				memcpy(a->ref_out, a->out.p, batch * w);
-				r = lake_app_gpu_run(a, batch, true);
-				if (r)
-					break;
-				for (k = 0; k < batch; k++)
-					mapped_differs += !!memcmp((u8 *)a->ref_out + k * w,
-								   (u8 *)a->out.p + k * w, w);
-				mapped_rows += batch;
-			}
 			if ((j & 7) == 7) {
 				lake_app_yield();
 				if (lake_app_interrupted())
@@ -1544,16 +2012,16 @@ static int lake_app_verify(struct lake_app *a, const struct lake_app_cmd *c,
 			}
 		}
 		lake_app_fmt_fixed(diff, sizeof(diff), (s64)cmp.max_diff_e9, 9);
-		lake_app_printf(out, "%s,%s,%u,%s,%llu,%llu,%llu,%llu,%s,%016llx,%016llx,%llu/%llu%s\n",
+		lake_app_printf(out, "%s,%s,%u,%s,%llu,%llu,%llu,%llu,%s,%016llx,%016llx,%llu/%llu,%s%s\n",
 				a->m->name, LAKE_APP_BUILD, batch, r ? "error" : "ok",
 				(unsigned long long)rows, (unsigned long long)exact,
 				(unsigned long long)cmp.beyond_tolerance,
 				(unsigned long long)cmp.class_differs, diff,
 				(unsigned long long)cpu_hash, (unsigned long long)gpu_hash,
-				(unsigned long long)(mapped_rows - mapped_differs),
-				(unsigned long long)mapped_rows,
+				(unsigned long long)(ways_rows - ways_differ),
+				(unsigned long long)ways_rows, ways,
 				r ? " (a GPU run failed)" : "");
-		if (r || cmp.beyond_tolerance || cmp.class_differs || mapped_differs)
+		if (r || cmp.beyond_tolerance || cmp.class_differs || ways_differ)
 			ret = -EIO;
 	}
 	return ret;
@@ -1604,39 +2072,60 @@ static int lake_app_hash(struct lake_app *a, const struct lake_app_cmd *c,
 static void lake_app_info_rows(struct lake_app *a, struct lake_app_text *out)
 {
 	const struct lake_app_counts *n = &a->counts;
-	unsigned int batch, k;
+	unsigned int batch, k, v, x, i;
+	char picks[256];
 
 	lake_app_printf(out, "%s,build,%s\n", a->m->name, LAKE_APP_BUILD);
 	lake_app_printf(out, "%s,gpu,%s\n", a->m->name, lake_app_gpu_status(a));
-	lake_app_printf(out, "%s,mapped,%s\n", a->m->name,
-			a->mapped_ok ? "yes" : a->mapped_why[0] ? a->mapped_why : "no");
+	for (x = LAKE_APP_XFER_MAPPED; x < LAKE_APP_NXFER; x++)
+		lake_app_printf(out, "%s,%s,%s\n", a->m->name, lake_app_xfer_names[x],
+				a->xfer_ok[x] ? "yes" : a->xfer_why[x][0] ? a->xfer_why[x] : "no");
 	lake_app_printf(out, "%s,crossover,%u (%s)\n", a->m->name, a->crossover,
 			a->crossover_measured ? "measured" : a->gpu_ready || a->opts.crossover >= 0 ?
 			"set" : "no GPU");
-	lake_app_printf(out, "%s,xfer,%s\n", a->m->name,
-			a->opts.xfer == LAKE_APP_XFER_COPY ? "copy" :
-			a->opts.xfer == LAKE_APP_XFER_MAPPED ? "mapped" : "auto");
-	lake_app_printf(out, "%s,mapped_max,%u\n", a->m->name, a->mapped_ok ? a->mapped_max : 0);
-	lake_app_printf(out, "%s,counts,cpu=%llu gpu=%llu auto_cpu=%llu auto_gpu=%llu gpu_failed=%llu fallback=%llu mapped=%llu copied=%llu rows=%llu\n",
+	lake_app_printf(out, "%s,xfer,%s\n", a->m->name, lake_app_xfer_names[a->opts.xfer]);
+	lake_app_printf(out, "%s,variants,", a->m->name);
+	for (v = 0; v < a->nvariants; v++)
+		lake_app_printf(out, "%s%s%s", v ? " " : "", lake_app_variant_name(a, v),
+				(int)v == a->variant ? " (set)" : "");
+	lake_app_printf(out, "\n");
+	lake_app_fmt_picks(a, picks, sizeof(picks));
+	lake_app_printf(out, "%s,ways,%s (%s)\n", a->m->name, a->gpu_ready ? picks : "-",
+			a->ways_measured ? "measured" : "set");
+	lake_app_printf(out, "%s,counts,cpu=%llu gpu=%llu auto_cpu=%llu auto_gpu=%llu gpu_failed=%llu fallback=%llu mapped=%llu copied=%llu polled=%llu rows=%llu\n",
 			a->m->name, (unsigned long long)n->cpu, (unsigned long long)n->gpu,
 			(unsigned long long)n->auto_cpu, (unsigned long long)n->auto_gpu,
 			(unsigned long long)n->gpu_failed, (unsigned long long)n->fallback,
 			(unsigned long long)n->mapped, (unsigned long long)n->copied,
-			(unsigned long long)n->rows);
+			(unsigned long long)n->polled, (unsigned long long)n->rows);
 	if (!a->gpu_ready)
 		return;
 	for (batch = 1, k = 0; batch <= a->m->max_batch && k < LAKE_APP_NPOW; batch *= 2, k++) {
-		char cpu[48] = "", copy[48] = "", mapped[48] = "";
+		struct lake_app_way w;
+		char us[48], name[64];
+		u64 ns;
 
-		if (a->tune_cpu[k])
-			lake_app_fmt_fixed(cpu, sizeof(cpu), (s64)a->tune_cpu[k], 3);
-		if (a->tune_copy[k] && a->tune_copy[k] != U64_MAX)
-			lake_app_fmt_fixed(copy, sizeof(copy), (s64)a->tune_copy[k], 3);
-		if (a->tune_mapped[k] && a->tune_mapped[k] != U64_MAX)
-			lake_app_fmt_fixed(mapped, sizeof(mapped), (s64)a->tune_mapped[k], 3);
-		lake_app_printf(out, "%s,tune_us,batch=%u cpu=%s copy=%s mapped=%s\n", a->m->name,
-				batch, cpu, copy, mapped);
+		lake_app_printf(out, "%s,tune_us,batch=%u", a->m->name, batch);
+		for (i = 0; lake_app_tune_at(a, k, i, &ns, &w); i++) {
+			if (!ns || ns == U64_MAX)
+				continue;
+			lake_app_fmt_fixed(us, sizeof(us), (s64)ns, 3);
+			lake_app_tune_name(a, w, name, sizeof(name));
+			name[strcspn(name, " ")] = w.xfer == LAKE_APP_XFER_AUTO ? 0 : ':';
+			lake_app_printf(out, " %s=%s", name, us);
+		}
+		lake_app_printf(out, "\n");
 	}
+}
+
+int lake_app_parse_xfer(const char *name)
+{
+	unsigned int x;
+
+	for (x = 0; x < LAKE_APP_NXFER; x++)
+		if (!strcmp(name, lake_app_xfer_names[x]))
+			return x;
+	return -1;
 }
 
 int lake_app_run(struct lake_app *const *apps, unsigned int napps, const char *cmd,
@@ -1672,7 +2161,7 @@ int lake_app_run(struct lake_app *const *apps, unsigned int napps, const char *c
 		goto out;
 	}
 	if (!strcmp(c->verb, "bench")) {
-		t = lake_app_zalloc(sizeof(*t) * c->iters);
+		t = lake_app_zalloc(sizeof(*t) * 2 * c->iters);	/* auto's rows: two series */
 		if (!t) {
 			ret = -ENOMEM;
 			goto out;
@@ -1681,7 +2170,7 @@ int lake_app_run(struct lake_app *const *apps, unsigned int napps, const char *c
 	} else if (!strcmp(c->verb, "verify")) {
 		if (!c->have_rows)
 			c->rows = 10000;
-		lake_app_printf(out, "app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,mapped_same\n");
+		lake_app_printf(out, "app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,ways_same,ways\n");
 	} else if (!strcmp(c->verb, "hash")) {
 		if (c->mode != LAKE_APP_RUN_CPU && c->mode != LAKE_APP_RUN_GPU &&
 		    c->mode != LAKE_APP_RUN_AUTO)
@@ -1724,6 +2213,8 @@ int lake_app_run(struct lake_app *const *apps, unsigned int napps, const char *c
 				}
 				if (c->xfer >= 0)
 					a->opts.xfer = c->xfer;
+				if (c->variant[0])
+					a->variant = lake_app_variant_setting(a, c->variant);
 			}
 			lake_app_info_rows(a, out);
 		}

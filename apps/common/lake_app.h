@@ -31,18 +31,43 @@ enum lake_app_mode {
 	LAKE_APP_AUTO,		/* GPU from the crossover batch size up, else CPU */
 };
 
-/* How the GPU path moves inputs and outputs. */
+/*
+ * How the GPU path moves inputs and outputs, and how the host learns that
+ * the inference is done.
+ */
 enum lake_app_xfer {
-	LAKE_APP_XFER_AUTO,	/* measured at init: mapped up to mapped_max, then copies */
+	LAKE_APP_XFER_AUTO,	/* measured at set-up, per batch size */
 	LAKE_APP_XFER_COPY,	/* H2D async + launch(es) + synchronous D2H */
 	LAKE_APP_XFER_MAPPED,	/* launch(es) on mapped host memory + cuCtxSynchronize */
+	LAKE_APP_XFER_POLL,	/* launch(es) on mapped host memory; the host polls the completion word */
+	LAKE_APP_XFER_COPY_POLL,	/* H2D async + launch(es) writing mapped host memory; polled */
+	LAKE_APP_NXFER
 };
 
-/* What a model's gpu_launch() gets: device addresses of B rows. */
+/*
+ * What a model's gpu_launch() gets: device addresses of B rows, the kernel
+ * variant to run and, for the polled transfers, the completion to signal.
+ */
 struct lake_app_gpu_io {
 	CUdeviceptr in;		/* batch rows of input: device memory or mapped host memory */
 	CUdeviceptr out;	/* batch rows of output, likewise */
 	unsigned int batch;
+	unsigned int variant;	/* index into the model's variants */
+	/*
+	 * The inference's last kernel passes these three to lake_app_signal()
+	 * (lake_app_kernels.cuh): done is the completion word in mapped host
+	 * memory (0: the host synchronises instead), blocks a counter in
+	 * device memory, seq the value to store.
+	 */
+	CUdeviceptr done;
+	CUdeviceptr blocks;
+	unsigned int seq;
+};
+
+/* One way of a model to compute on the GPU (its kernels and their shapes). */
+struct lake_app_variant {
+	const char *name;	/* "split": what variant= selects, what results name */
+	unsigned int max_batch;	/* the largest batch it serves; 0: the model's maximum */
 };
 
 /* Filled by a model's compare(): how its GPU output differs from the CPU's. */
@@ -67,6 +92,15 @@ struct lake_app_model {
 	unsigned int cpu_chunk;		/* rows per FPU region / between reschedules */
 	size_t state_size;		/* bytes of model state, zeroed, lake_app_state() */
 	const char *const *kernels;	/* GPU kernels by name, NULL-terminated (lake_app_fn()) */
+	/* The last kernel of gpu_launch() calls lake_app_signal(): the polled transfers work. */
+	bool signals;
+	/*
+	 * The GPU path's variants, a NULL name last (NULL: one, "default").
+	 * Set-up measures each with each transfer at batch 1, 2, 4, ... and
+	 * uses the fastest per batch size; unmeasured, the first that serves
+	 * the batch.
+	 */
+	const struct lake_app_variant *variants;
 
 	/* CPU state (weights): at create, and at fini. */
 	int (*init)(struct lake_app *a);
@@ -78,7 +112,10 @@ struct lake_app_model {
 			 unsigned int r1, unsigned int batch);
 	/* Device state (weights uploaded once); device memory from lake_app_dev_upload(). */
 	CUresult (*gpu_init)(struct lake_app *a);
-	/* The GPU path: launch(es) only, asynchronous, on the default stream. */
+	/*
+	 * The GPU path: launch(es) only, asynchronous, on the default stream,
+	 * of variant io->variant; the last kernel signals io->done.
+	 */
 	CUresult (*gpu_launch)(struct lake_app *a, const struct lake_app_gpu_io *io);
 	/* (FPU) The benchmark's fixed input, @batch rows. */
 	void (*fixed_input)(struct lake_app *a, void *in, unsigned int batch);
@@ -129,10 +166,14 @@ struct lake_app_opts {
 	bool gpu;		/* set the GPU path up (default true) */
 	int crossover;		/* auto: GPU from this batch up; < 0: measure at init */
 	enum lake_app_xfer xfer;
+	const char *variant;	/* a variant by name, or NULL: measured (models without it: measured) */
 	const char *weights;	/* a weights file, or NULL for the built-in weights */
 };
 
 #define LAKE_APP_OPTS_DEFAULT { .gpu = true, .crossover = -1, .xfer = LAKE_APP_XFER_AUTO }
+
+/* An xfer= value ("auto", "copy", "mapped", "poll", "copy_poll") as an enum lake_app_xfer; -1: none. */
+int lake_app_parse_xfer(const char *name);
 
 /* Counters: every choice predict() made. */
 struct lake_app_counts {
@@ -142,8 +183,9 @@ struct lake_app_counts {
 	u64 auto_gpu;		/* auto mode chose the GPU */
 	u64 gpu_failed;		/* GPU runs that returned an error */
 	u64 fallback;		/* auto mode fell back to the CPU after a GPU error */
-	u64 mapped;		/* GPU runs on mapped host memory */
-	u64 copied;		/* GPU runs with copies */
+	u64 mapped;		/* GPU runs on mapped host memory (inputs and outputs) */
+	u64 copied;		/* GPU runs with copies (of the inputs at least) */
+	u64 polled;		/* GPU runs whose completion was polled */
 	u64 rows;		/* rows predicted */
 };
 
@@ -151,8 +193,8 @@ struct lake_app_counts {
  * Creates model @m of bundle @b: CPU state, host buffers, and (opts->gpu)
  * the GPU path: cuInit, primary context, the embedded image, device
  * buffers, a check of the GPU's outputs against the CPU's on the fixed
- * input, then the measurement of the crossover and of copies vs mapped
- * memory.  A GPU that is missing or unusable is logged and leaves the CPU
+ * input (every variant, every transfer), then the measurement of the
+ * crossover and of the fastest variant and transfer per batch size.  A GPU that is missing or unusable is logged and leaves the CPU
  * path (and auto mode, which falls back to it) working.  Returns the app, or
  * NULL with *@err set (-ENOMEM, a bad weights file, ...).
  */
@@ -247,11 +289,11 @@ void lake_app_text_free(struct lake_app_text *t);
  * writes its results as CSV to @out.  Commands (docs/apps.md):
  *
  *   bench  app=NAME|all mode=cpu|gpu|auto|all[,...] batch=LIST iters=N warmup=N
- *          budget_ms=MS input=fixed|random seed=S
+ *          budget_ms=MS min_iters=N input=fixed|random seed=S
  *   verify app=... batch=LIST rows=N seed=S      GPU vs CPU
  *   hash   app=... mode=cpu|gpu|auto batch=LIST rows=N seed=S
  *   info   app=...
- *   set    app=... crossover=N xfer=auto|copy|mapped
+ *   set    app=... crossover=N xfer=auto|copy|mapped|poll|copy_poll variant=auto|NAME
  *   gpu    app=...                               set the GPU path up again
  *
  * LIST is "1,2,4" or "1..1024" (the powers of two in between).  Returns 0,

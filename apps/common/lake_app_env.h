@@ -14,7 +14,7 @@
  *
  * It provides: the fixed-size integer types (u8 ... s64), the clock, zeroed
  * memory, host buffers for the GPU, FPU regions, rescheduling points,
- * logging, a lock and reading a whole file.  Nothing here uses floating
+ * polling a word the GPU writes, logging, a lock and reading a whole file.  Nothing here uses floating
  * point: kit and app code outside FPU files must not either (the kernel is
  * built without SSE).
  */
@@ -38,7 +38,9 @@
 #include <linux/string.h>
 #include <linux/types.h>
 #include <linux/vmalloc.h>
+#include <asm/barrier.h>
 #include <asm/fpu/api.h>
+#include <asm/processor.h>
 #include "lake_cuda.h"
 #include "lake_kernel.h"
 
@@ -85,6 +87,21 @@ static inline void lake_app_yield(void)
 static inline bool lake_app_interrupted(void)
 {
 	return fatal_signal_pending(current);
+}
+
+/*
+ * A word the GPU writes in host memory (the completion of a polled
+ * inference), read with acquire order: what the GPU wrote before it is
+ * visible after.  cpu_relax() between reads.
+ */
+static inline u32 lake_app_load_acquire(const u32 *p)
+{
+	return smp_load_acquire(p);
+}
+
+static inline void lake_app_cpu_relax(void)
+{
+	cpu_relax();
 }
 
 #define lake_app_info(fmt, ...) pr_info(fmt, ##__VA_ARGS__)
@@ -192,6 +209,18 @@ static inline void lake_app_yield(void)
 static inline bool lake_app_interrupted(void)
 {
 	return false;
+}
+
+static inline u32 lake_app_load_acquire(const u32 *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void lake_app_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
 }
 
 /* Logs go to stderr, prefixed with the program's name; results (stdout) stay CSV. */

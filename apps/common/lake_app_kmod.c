@@ -30,7 +30,11 @@ MODULE_PARM_DESC(crossover, "Auto mode: the GPU from this batch size up (0: neve
 
 static char *xfer = "auto";
 module_param(xfer, charp, 0444);
-MODULE_PARM_DESC(xfer, "GPU transfers: auto (measured at load), copy or mapped");
+MODULE_PARM_DESC(xfer, "GPU transfers: auto (measured at load), copy, mapped, poll or copy_poll");
+
+static char *variant;
+module_param(variant, charp, 0444);
+MODULE_PARM_DESC(variant, "The GPU variant (default: measured at load, per batch size)");
 
 static char *weights;
 module_param(weights, charp, 0444);
@@ -109,16 +113,13 @@ static int __init lake_app_mod_init(void)
 	opts.gpu = gpu;
 	opts.crossover = crossover;
 	opts.weights = weights && *weights ? weights : NULL;
-	if (!strcmp(xfer, "auto")) {
-		opts.xfer = LAKE_APP_XFER_AUTO;
-	} else if (!strcmp(xfer, "copy")) {
-		opts.xfer = LAKE_APP_XFER_COPY;
-	} else if (!strcmp(xfer, "mapped")) {
-		opts.xfer = LAKE_APP_XFER_MAPPED;
-	} else {
-		pr_err("xfer=%s: must be auto, copy or mapped\n", xfer);
+	opts.variant = variant && *variant ? variant : NULL;
+	err = lake_app_parse_xfer(xfer);
+	if (err < 0) {
+		pr_err("xfer=%s: must be auto, copy, mapped, poll or copy_poll\n", xfer);
 		return -EINVAL;
 	}
+	opts.xfer = err;
 	if (crossover < -1) {
 		pr_err("crossover=%d: must be -1 (measure), 0 (never the GPU) or a batch size\n",
 		       crossover);

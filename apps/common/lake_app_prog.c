@@ -3,7 +3,8 @@
  * lake_app_prog.c - the kit's program glue: the same models and commands as
  * the kernel module, from the command line.
  *
- *   lake-APP [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped]
+ *   lake-APP [gpu=0|1] [weights=FILE] [crossover=N]
+ *            [xfer=auto|copy|mapped|poll|copy_poll] [variant=NAME]
  *            [models=NAME,...] [quiet=1] [COMMAND key=value...]
  *
  * Settings come first (the module's parameters), then one command of
@@ -25,8 +26,8 @@ static void usage(FILE *f, const char *prog)
 	const struct lake_app_bundle *b = &lake_app_this;
 	unsigned int i;
 
-	fprintf(f, "usage: %s [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped] [models=A,B]\n"
-		   "       %*s [quiet=1]\n"
+	fprintf(f, "usage: %s [gpu=0|1] [weights=FILE] [crossover=N] [xfer=auto|copy|mapped|poll|copy_poll]\n"
+		   "       %*s [variant=NAME] [models=A,B] [quiet=1]\n"
 		   "       %*s [bench|verify|hash|info|set|gpu|predict key=value...]\n"
 		   "models:", prog, (int)strlen(prog), "", (int)strlen(prog), "");
 	for (i = 0; i < b->nmodels; i++)
@@ -156,16 +157,16 @@ int main(int argc, char **argv)
 				return 2;
 			}
 		} else if ((v = value_of(argv[a], "xfer"))) {
-			if (!strcmp(v, "auto"))
-				opts.xfer = LAKE_APP_XFER_AUTO;
-			else if (!strcmp(v, "copy"))
-				opts.xfer = LAKE_APP_XFER_COPY;
-			else if (!strcmp(v, "mapped"))
-				opts.xfer = LAKE_APP_XFER_MAPPED;
-			else {
-				fprintf(stderr, "%s: xfer=%s: auto, copy or mapped\n", prog, v);
+			int x = lake_app_parse_xfer(v);
+
+			if (x < 0) {
+				fprintf(stderr, "%s: xfer=%s: auto, copy, mapped, poll or copy_poll\n",
+					prog, v);
 				return 2;
 			}
+			opts.xfer = x;
+		} else if ((v = value_of(argv[a], "variant"))) {
+			opts.variant = v;
 		} else if ((v = value_of(argv[a], "models"))) {
 			models = v;
 		} else if ((v = value_of(argv[a], "quiet"))) {

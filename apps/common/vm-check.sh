@@ -8,8 +8,9 @@
 #   1. load    insmod with crossover=16 xfer=mapped (no set-up measurement;
 #              GPU buffers in lakeShm, which the host's lakeD registered)
 #   2. verify  the kit's verify (the fixed input and random rows at a few
-#              batch sizes; both the copies and the mapped path): no row
-#              beyond tolerance, no class differs, the mapped path gives the
+#              batch sizes; every way the app runs a batch on the GPU:
+#              each variant by copies, on mapped memory and polled): no row
+#              beyond tolerance, no class differs, every way gives the
 #              copies' outputs
 #   3. unload  rmmod; lake.ko's arena is empty again
 # The last line says what was checked (gpu-vm-guest.sh puts it in the
@@ -63,7 +64,7 @@ if ! echo "verify app=all batch=$batches rows=$rows seed=1" >"$dbg/run"; then
 fi
 cat "$dbg/results" >"$T/verify.csv"
 cp "$T/verify.csv" "${LAKE_VM_OUT:-/out}/apps/$app-verify.csv" 2>/dev/null
-# app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,mapped_same
+# app,build,batch,status,rows,bit_exact,beyond_tolerance,class_differs,max_abs_diff,cpu_hash,gpu_hash,ways_same,ways
 summary=$(awk -F, 'NR > 1 && $4 == "skipped" { skipped = 1 }
 	NR > 1 && $4 != "skipped" {
 		n++; rows += $5; exact += $6; tol += $7; cls += $8
@@ -73,7 +74,7 @@ summary=$(awk -F, 'NR > 1 && $4 == "skipped" { skipped = 1 }
 	}
 	END {
 		if (skipped || !n || !rows || bad || tol || cls || mapped != mrows) code = 1
-		printf "%d runs, %d rows: %d bit-exact, %d beyond tolerance, %d classes differ, max |diff| %s, mapped %d/%d rows identical\n",
+		printf "%d runs, %d rows: %d bit-exact, %d beyond tolerance, %d classes differ, max |diff| %s, other ways %d/%d rows identical\n",
 		       n, rows, exact, tol, cls, max == "" ? "0" : max, mapped, mrows
 		exit code
 	}' "$T/verify.csv") || {

@@ -38,9 +38,9 @@ static const char *const kml_kernels[] = { "kml_infer", NULL };
 static CUresult kml_gpu_launch(struct lake_app *a, const struct lake_app_gpu_io *io)
 {
 	struct kml_state *s = lake_app_state(a);
-	CUdeviceptr in = io->in, out = io->out;
-	unsigned int batch = io->batch;
-	void *params[] = { &in, &out, &batch, &s->d_w };
+	CUdeviceptr in = io->in, out = io->out, done = io->done, blocks = io->blocks;
+	unsigned int batch = io->batch, seq = io->seq;
+	void *params[] = { &in, &out, &batch, &s->d_w, &done, &blocks, &seq };
 
 	return lake_app_launch(a, 0, (batch + KML_THREADS - 1) / KML_THREADS, KML_THREADS, 0,
 			       params);
@@ -56,6 +56,7 @@ static const struct lake_app_model kml = {
 	.cpu_chunk = 128,
 	.state_size = sizeof(struct kml_state),
 	.kernels = kml_kernels,
+	.signals = true,
 	.init = kml_init,
 	.cpu_prepare = kml_cpu_prepare,
 	.cpu_rows = kml_cpu_rows,

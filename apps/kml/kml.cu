@@ -6,12 +6,14 @@
 // each block's statistics are the CPU's bit for bit; then a thread per row
 // runs kml_row.h's network, the CPU path's own code.
 // in: batch x 5 floats; out: batch x struct kml_out; w: struct kml_weights.
-// in and out may be device memory or mapped host memory.
+// in and out may be device memory or mapped host memory; done, blocks, seq:
+// the completion the host may poll (lake_app_signal()).
 #include "lake_app_kernels.cuh"
 #include "kml_row.h"
 
 extern "C" __global__ void __launch_bounds__(KML_THREADS)
-kml_infer(const float *in, struct kml_out *out, unsigned int batch, const struct kml_weights *w)
+kml_infer(const float *in, struct kml_out *out, unsigned int batch, const struct kml_weights *w,
+	  unsigned int *done, unsigned int *blocks, unsigned int seq)
 {
 	__shared__ struct kml_weights sw;
 	__shared__ float sx[KML_MAX_BATCH * KML_FEATURES];
@@ -54,4 +56,5 @@ kml_infer(const float *in, struct kml_out *out, unsigned int batch, const struct
 		kml_row(&sw, sx + r * KML_FEATURES, mean, stdv, &o);
 		out[r] = o;
 	}
+	lake_app_signal(done, blocks, seq);	// every thread: it synchronises the block
 }

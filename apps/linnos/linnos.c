@@ -27,6 +27,8 @@ struct linnos_state {
 	u64 h[2][LINNOS_HIDDEN];			/* CPU scratch (one caller at a time) */
 	/* GPU */
 	CUdeviceptr d_w0t, d_b0, d_wmt, d_bm, d_w1, d_b1;
+	CUdeviceptr d_h[LINNOS_MAX_EXTRA];		/* "wide": each extra layer's outputs */
+	CUdeviceptr d_count;				/* "wide": blocks done (lake_app_last_block()) */
 	int sms;					/* multiprocessors: rows per block */
 };
 
@@ -229,6 +231,12 @@ static CUresult linnos_gpu_init(struct lake_app *a)
 		r = lake_app_dev_upload(a, &s->d_w1, s->w1, sizeof(s->w1));
 	if (!r)
 		r = lake_app_dev_upload(a, &s->d_b1, s->b1, sizeof(s->b1));
+	/* The "wide" variant's scratch, zeroed: each extra layer's outputs, the block counter. */
+	for (l = 0; l < s->extra && !r; l++)
+		r = lake_app_dev_upload(a, &s->d_h[l], NULL,
+					LINNOS_WIDE_MAX_BATCH * LINNOS_HIDDEN * sizeof(u64));
+	if (!r && s->extra)
+		r = lake_app_dev_upload(a, &s->d_count, NULL, 64);
 	s->sms = 0;
 	if (!r)
 		r = cuDeviceGetAttribute(&s->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0);
@@ -239,8 +247,47 @@ static CUresult linnos_gpu_init(struct lake_app *a)
 
 /* linnos.cu's kernels: rows per block, and threads per block (256 x split). */
 static const char *const linnos_kernels[] = {
-	"linnos_r1", "linnos_r2", "linnos_r4", "linnos_r8", "linnos_r1s4", "linnos_r2s2", NULL
+	"linnos_r1", "linnos_r2", "linnos_r4", "linnos_r8", "linnos_r1s4", "linnos_r2s2",
+	"linnos_wide_first_r1", "linnos_wide_first_r2", "linnos_wide_first_r4",
+	"linnos_wide_next_r1", "linnos_wide_next_r2", "linnos_wide_next_r4", NULL
 };
+
+#define LINNOS_FN_WIDE_FIRST	6	/* + 0, 1, 2: 1, 2, 4 rows */
+#define LINNOS_FN_WIDE_NEXT	9
+
+/* +1/+2: one fused launch (a block per rows), or "wide" for small batches. */
+static const struct lake_app_variant linnos_variants[] = {
+	{ "fused", 0 },
+	{ "wide", LINNOS_WIDE_MAX_BATCH },
+	{ NULL, 0 }
+};
+
+/*
+ * The "wide" variant: an extra layer's neurons over LINNOS_WIDE_BLOCKS
+ * blocks; +2's second extra layer (and the output layer) in a second
+ * launch, after the first's outputs.  The last launch signals.
+ */
+static CUresult linnos_gpu_launch_wide(struct lake_app *a, const struct lake_app_gpu_io *io)
+{
+	struct linnos_state *s = lake_app_state(a);
+	CUdeviceptr in = io->in, out = io->out, done = io->done, none = 0;
+	unsigned int batch = io->batch, last = s->extra == 1, seq = io->seq, r;
+	void *first[] = { &in, &s->d_h[0], &out, &batch, &last, &s->d_w0t, &s->d_b0, &s->d_wmt,
+			  &s->d_bm, &s->d_w1, &s->d_b1, &s->d_count, last ? &done : &none, &seq };
+	void *next[] = { &s->d_h[0], &s->d_h[1], &out, &batch, &s->d_wmt, &s->d_bm, &s->d_w1,
+			 &s->d_b1, &s->d_count, &done, &seq };
+	CUresult ret;
+
+	if (batch > LINNOS_WIDE_MAX_BATCH || !s->extra)
+		return CUDA_ERROR_INVALID_VALUE;
+	r = batch <= 1 ? 0 : batch <= 2 ? 1 : 2;
+	ret = lake_app_launch(a, LINNOS_FN_WIDE_FIRST + r, LINNOS_WIDE_BLOCKS, LINNOS_THREADS, 0,
+			      first);
+	if (!ret && s->extra == 2)
+		ret = lake_app_launch(a, LINNOS_FN_WIDE_NEXT + r, LINNOS_WIDE_BLOCKS,
+				      LINNOS_THREADS, 0, next);
+	return ret;
+}
 
 static const struct {
 	unsigned int rows, split;
@@ -255,11 +302,13 @@ static const struct {
 static CUresult linnos_gpu_launch(struct lake_app *a, const struct lake_app_gpu_io *io)
 {
 	struct linnos_state *s = lake_app_state(a);
-	CUdeviceptr in = io->in, out = io->out;
-	unsigned int batch = io->batch, extra = s->extra, k = 0, sms = s->sms, rows;
+	CUdeviceptr in = io->in, out = io->out, done = io->done, blocks = io->blocks;
+	unsigned int batch = io->batch, extra = s->extra, k = 0, sms = s->sms, rows, seq = io->seq;
 	void *params[] = { &in, &out, &batch, &extra, &s->d_w0t, &s->d_b0,
-			   &s->d_wmt, &s->d_bm, &s->d_w1, &s->d_b1 };
+			   &s->d_wmt, &s->d_bm, &s->d_w1, &s->d_b1, &done, &blocks, &seq };
 
+	if (io->variant == 1)
+		return linnos_gpu_launch_wide(a, io);
 	while (k < 3 && batch > (sms << k))
 		k++;
 	if (extra && k < 2)
@@ -269,7 +318,7 @@ static CUresult linnos_gpu_launch(struct lake_app *a, const struct lake_app_gpu_
 			       LINNOS_THREADS * linnos_kernel_shape[k].split, 0, params);
 }
 
-#define LINNOS_MODEL(n, doc_, chunk)						\
+#define LINNOS_MODEL(n, doc_, chunk, variants_)					\
 	static const struct lake_app_model linnos##n = {			\
 		.name = "linnos+" #n,						\
 		.doc = doc_,							\
@@ -280,6 +329,8 @@ static CUresult linnos_gpu_launch(struct lake_app *a, const struct lake_app_gpu_
 		.cpu_chunk = chunk,						\
 		.state_size = sizeof(struct linnos_state),			\
 		.kernels = linnos_kernels,					\
+		.signals = true,						\
+		.variants = variants_,						\
 		.init = linnos_init,						\
 		.cpu_rows = linnos_cpu_rows,					\
 		.gpu_init = linnos_gpu_init,					\
@@ -289,9 +340,9 @@ static CUresult linnos_gpu_launch(struct lake_app *a, const struct lake_app_gpu_
 		.format_row = linnos_format_row,				\
 	}
 
-LINNOS_MODEL(0, "LinnOS: 31 -> 256 -> 2, int64", 64);
-LINNOS_MODEL(1, "LinnOS+1: 31 -> 256 -> 256 -> 2, int64", 4);
-LINNOS_MODEL(2, "LinnOS+2: 31 -> 256 -> 256 -> 256 -> 2, int64", 2);
+LINNOS_MODEL(0, "LinnOS: 31 -> 256 -> 2, int64", 64, NULL);
+LINNOS_MODEL(1, "LinnOS+1: 31 -> 256 -> 256 -> 2, int64", 4, linnos_variants);
+LINNOS_MODEL(2, "LinnOS+2: 31 -> 256 -> 256 -> 256 -> 2, int64", 2, linnos_variants);
 
 static unsigned int linnos_extra(const struct lake_app *a)
 {

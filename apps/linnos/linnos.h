@@ -15,6 +15,14 @@
 #define LINNOS_MAX_EXTRA	2	/* +1, +2: extra 256x256 layers */
 #define LINNOS_MAX_BATCH	1024
 #define LINNOS_THREADS		LINNOS_HIDDEN	/* GPU: one thread per hidden neuron */
+/*
+ * The "wide" GPU variant of +1/+2 (linnos.cu): an extra layer's 256 neurons
+ * over LINNOS_WIDE_BLOCKS blocks of LINNOS_WIDE_NEURONS each, for batches of
+ * at most LINNOS_WIDE_MAX_BATCH rows.
+ */
+#define LINNOS_WIDE_NEURONS	4
+#define LINNOS_WIDE_BLOCKS	(LINNOS_HIDDEN / LINNOS_WIDE_NEURONS)
+#define LINNOS_WIDE_MAX_BATCH	4
 
 /* One output row: the two scores (int64, wrapped), fast when score[0] >= score[1]. */
 struct linnos_out {

@@ -40,9 +40,9 @@ static const char *const mllb_kernels[] = { "mllb_infer", NULL };
 static CUresult mllb_gpu_launch(struct lake_app *a, const struct lake_app_gpu_io *io)
 {
 	struct mllb_state *s = lake_app_state(a);
-	CUdeviceptr in = io->in, out = io->out;
-	unsigned int batch = io->batch;
-	void *params[] = { &in, &out, &batch, &s->d_w };
+	CUdeviceptr in = io->in, out = io->out, done = io->done, blocks = io->blocks;
+	unsigned int batch = io->batch, seq = io->seq;
+	void *params[] = { &in, &out, &batch, &s->d_w, &done, &blocks, &seq };
 
 	return lake_app_launch(a, 0, (batch + MLLB_THREADS - 1) / MLLB_THREADS, MLLB_THREADS, 0,
 			       params);
@@ -58,6 +58,7 @@ static const struct lake_app_model mllb = {
 	.cpu_chunk = 256,
 	.state_size = sizeof(struct mllb_state),
 	.kernels = mllb_kernels,
+	.signals = true,
 	.init = mllb_init,
 	.cpu_rows = mllb_cpu_rows,
 	.gpu_init = mllb_gpu_init,

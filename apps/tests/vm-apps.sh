@@ -176,7 +176,7 @@ for a in $APPS; do
 	# A short benchmark of the CPU and auto paths in kernel context.
 	cmd "$a" "bench mode=all batch=1,64 iters=20" || fail "$a: bench"
 	cp "$T/$a.csv" "$OUT/bench-$a.csv"
-	grep -q ',1,cpu,20,' "$T/$a.csv" && grep -q ',64,auto,20,.*,cpu$' "$T/$a.csv" ||
+	grep -q ',1,cpu,20,' "$T/$a.csv" && grep -q ',64,auto,20,.*,cpu paired_us=' "$T/$a.csv" ||
 		fail "$a: bench lacks its CPU/auto rows"
 	unload "$a"
 done
@@ -274,7 +274,7 @@ for a in $APPS; do
 	for m in floor gpu_infer gpu_xfer_copy gpu_xfer_mapped device device_xfer; do
 		grep -q ",33,$m,3," "$T/$a.csv" || fail "$a: the GPU bench lacks $m"
 	done
-	grep -q ',33,auto,3,.*,gpu$' "$T/$a.csv" || fail "$a: auto mode did not choose the GPU at batch 33"
+	grep -q ',33,auto,3,.*,gpu paired_us=' "$T/$a.csv" || fail "$a: auto mode did not choose the GPU at batch 33"
 	cmd "$a" info || fail "$a: info"
 	grep -q ',counts,.* gpu=[1-9].* auto_gpu=[1-9].* mapped=[1-9]' "$T/$a.csv" || {
 		cat "$T/$a.csv"

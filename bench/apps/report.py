@@ -9,7 +9,8 @@ Writes OUT_DIR/report.csv and prints the tables and the verdicts.
 Per app, batch and build, each measure's median over the rounds of each
 round's median (and the mean over rounds of each round's mean, the paper's
 statistic).  Ratios are of those medians.  "with transfers" is the app's
-pick at that batch size (copies or mapped host memory: gpu_xfer_pick).
+pick at that batch size (gpu_xfer_pick: "TRANSFER VARIANT", the transfer
+one of copy, mapped, poll, copy_poll; its measure gpu_xfer_TRANSFER).
 """
 import csv
 import os
@@ -28,7 +29,7 @@ def load_bench(path):
         for r in csv.DictReader(f):
             key = (r["app"], r["build"], int(r["batch"]), r["measure"])
             details[key] = r["detail"] or ""
-            if r["median_us"]:
+            if r["median_us"] and r["mean_us"]:	# (tune rows: a median only)
                 runs.setdefault(key, []).append((float(r["median_us"]), float(r["mean_us"])))
             elif r["detail"].startswith("error"):
                 runs.setdefault(key, [])
@@ -55,6 +56,11 @@ def med(runs, key):
 def mean(runs, key):
     v = runs.get(key)
     return statistics.mean(x[1] for x in v) if v else None
+
+
+def xfer_measure(pick):
+    """gpu_xfer_pick's detail ("poll default": transfer, variant) -> its measure."""
+    return "gpu_xfer_" + (pick.split()[0] if pick else "copy")
 
 
 def fmt(v, nd=1):
@@ -86,8 +92,8 @@ def main(argv):
             continue
         pol = {b: details.get((app, b, 0, "policy"), "") for b in ("lake", "direct")}
         print(f"\n== {app}  (lake: {pol['lake']}; direct: {pol['direct']})")
-        print(f"{'batch':>5} {'cpu':>8} {'floor':>6} {'infer':>7} {'infer_d':>7} {'copy':>7} {'mapped':>7}"
-              f" {'xfer':>7} {'pick':>6} {'xfer_d':>7} {'L/D':>5} {'x/flr':>5} {'dev':>6} {'auto':>7}"
+        print(f"{'batch':>5} {'cpu':>8} {'floor':>6} {'infer':>7} {'infer_d':>7} {'copy':>7} {'mapped':>7} {'poll':>7}"
+              f" {'xfer':>7} {'pick':>9} {'xfer_d':>7} {'L/D':>5} {'x/flr':>5} {'dev':>6} {'auto':>7}"
               f" {'choice':>6} {'a/best':>6} {'p_gpu':>5} {'p_xfer':>6} {'p_cpu':>6} {'x/p':>5}")
         for b in BATCHES:
             k = lambda build, m: (app, build, b, m)
@@ -95,17 +101,18 @@ def main(argv):
             floor = med(runs, k("lake", "floor"))
             infer, infer_d = med(runs, k("lake", "gpu_infer")), med(runs, k("direct", "gpu_infer"))
             copy, mapped = med(runs, k("lake", "gpu_xfer_copy")), med(runs, k("lake", "gpu_xfer_mapped"))
+            poll = med(runs, k("lake", "gpu_xfer_poll"))
             pick = details.get(k("lake", "gpu_xfer_pick"), "")
-            xfer = mapped if pick.startswith("mapped") else copy
+            xfer = med(runs, k("lake", xfer_measure(pick)))
             pick_d = details.get(k("direct", "gpu_xfer_pick"), "")
-            xfer_d = med(runs, k("direct", "gpu_xfer_mapped" if pick_d.startswith("mapped") else "gpu_xfer_copy"))
+            xfer_d = med(runs, k("direct", xfer_measure(pick_d)))
             dev = med(runs, k("lake", "device"))
             auto = med(runs, k("lake", "auto"))
-            choice = details.get(k("lake", "auto"), "")
+            choice = (details.get(k("lake", "auto"), "").split() or [""])[0]  # "cpu|gpu paired_us=..."
             best = min(v for v in (cpu, xfer) if v is not None) if (cpu or xfer) else None
             pname = PAPER_NAME.get(app, app)
             p_gpu, p_xfer, p_cpu = (paper.get((pname, s, b)) for s in ("gpu", "gpu_data", "cpu"))
-            xfer_mean = mean(runs, k("lake", "gpu_xfer_mapped" if pick.startswith("mapped") else "gpu_xfer_copy"))
+            xfer_mean = mean(runs, k("lake", xfer_measure(pick)))
             row = {
                 "app": app, "batch": b, "cpu_us": cpu, "cpu_mean_us": mean(runs, k("lake", "cpu")),
                 "floor_us": floor, "floor_direct_us": med(runs, k("direct", "floor")),
@@ -113,6 +120,9 @@ def main(argv):
                 "xfer_copy_lake_us": copy, "xfer_mapped_lake_us": mapped,
                 "xfer_copy_direct_us": med(runs, k("direct", "gpu_xfer_copy")),
                 "xfer_mapped_direct_us": med(runs, k("direct", "gpu_xfer_mapped")),
+                "xfer_poll_lake_us": poll, "xfer_poll_direct_us": med(runs, k("direct", "gpu_xfer_poll")),
+                "xfer_copy_poll_lake_us": med(runs, k("lake", "gpu_xfer_copy_poll")),
+                "xfer_copy_poll_direct_us": med(runs, k("direct", "gpu_xfer_copy_poll")),
                 "xfer_lake_us": xfer, "xfer_lake_mean_us": xfer_mean, "pick_lake": pick,
                 "xfer_direct_us": xfer_d, "pick_direct": pick_d,
                 "lake_over_direct": ratio(xfer, xfer_d), "xfer_over_floor": ratio(xfer, floor),
@@ -123,7 +133,7 @@ def main(argv):
             }
             report.append(row)
             print(f"{b:>5} {fmt(cpu):>8} {fmt(floor):>6} {fmt(infer):>7} {fmt(infer_d):>7} {fmt(copy):>7}"
-                  f" {fmt(mapped):>7} {fmt(xfer):>7} {pick.split()[0] if pick else '-':>6} {fmt(xfer_d):>7}"
+                  f" {fmt(mapped):>7} {fmt(poll):>7} {fmt(xfer):>7} {pick.split()[0] if pick else '-':>9} {fmt(xfer_d):>7}"
                   f" {fmt(row['lake_over_direct'], 2):>5} {fmt(row['xfer_over_floor'], 2):>5} {fmt(dev):>6}"
                   f" {fmt(auto):>7} {choice or '-':>6} {fmt(row['auto_over_best'], 2):>6} {fmt(p_gpu, 0):>5}"
                   f" {fmt(p_xfer, 0):>6} {fmt(p_cpu, 0):>6} {fmt(row['xfer_over_paper'], 2):>5}")
@@ -171,7 +181,8 @@ def main(argv):
         if len(bad) > 12:
             print(f"       ... {len(bad) - 12} more")
     columns = ("cpu: CPU path; floor: empty launch + cuCtxSynchronize (lake); infer/infer_d: inference only, "
-               "lake/direct; copy, mapped: with transfers by copies / mapped memory (lake); xfer/pick: the app's "
+               "lake/direct; copy, mapped, poll: with transfers by copies / mapped memory / mapped memory with the "
+               "completion polled (lake); xfer/pick: the app's "
                "choice; xfer_d: direct's; L/D: xfer / xfer_d; x/flr: xfer / floor; dev: CUDA-event device time; "
                "auto: auto mode and what it chose; a/best: auto / min(cpu, xfer); p_*: the paper (A100); "
                "x/p: xfer / paper's with transfers.  All in us.")

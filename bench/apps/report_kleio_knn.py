@@ -89,7 +89,7 @@ def main(argv):
             k = lambda build, m: (app, build, n, m)
             pick = details.get(k("lake", "gpu_xfer_pick"), "")
             pick_d = details.get(k("direct", "gpu_xfer_pick"), "")
-            xm = lambda p: "gpu_xfer_mapped" if p.startswith("mapped") else "gpu_xfer_copy"
+            xm = lambda p: "gpu_xfer_" + (p.split()[0] if p else "copy")  # "copy default": xfer, variant
             e2e, e2e_d = med(k("lake", xm(pick))), med(k("direct", xm(pick_d)))
             dev, dev_d = med(k("lake", "device")), med(k("direct", "device"))
             cpu = med(k("lake", "cpu"))
@@ -112,7 +112,7 @@ def main(argv):
                    "e2e_lake_us": e2e, "e2e_direct_us": e2e_d, "pick_lake": pick, "pick_direct": pick_d,
                    "lake_over_direct": ld, "device_lake_us": dev, "device_direct_us": dev_d,
                    "device_xfer_lake_us": med(k("lake", "device_xfer")), "floor_us": med(k("lake", "floor")),
-                   "auto_us": med(k("lake", "auto")), "auto_choice": details.get(k("lake", "auto"), ""),
+                   "auto_us": med(k("lake", "auto")), "auto_choice": (details.get(k("lake", "auto"), "").split() or [""])[0],
                    "ops": ops, "tflops": tflops, "fraction_fp32_instr": frac,
                    "min_bytes": nbytes, "gb_per_s": gbs, "fraction_bandwidth": bwf,
                    "paper_gpu_us": p_gpu, "paper_sync_us": p_sync, "paper_cpu_us": p_cpu,

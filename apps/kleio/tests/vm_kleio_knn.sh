@@ -135,7 +135,7 @@ for app in kleio knn; do
 	info $app counts | grep -q "auto_cpu=[1-9][0-9]* auto_gpu=0" ||
 		fail "$app: auto mode's choices not counted: $(info $app counts)"
 	run $app "bench app=$app mode=auto $auto iters=2 warmup=0"
-	grep -q "^$app,kernel,[0-9]*,auto,2,.*,cpu$" "$OUT/$app-last.csv" ||
+	grep -q "^$app,kernel,[0-9]*,auto,2,.*,cpu paired_us=" "$OUT/$app-last.csv" ||
 		fail "$app: auto mode did not choose the CPU: $(cat "$OUT/$app-last.csv")"
 
 	# --- 4. long CPU runs ------------------------------------------------------

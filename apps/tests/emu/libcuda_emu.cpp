@@ -18,6 +18,7 @@
 #include <cuda.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -253,6 +254,19 @@ static float __fadd_rn(float a, float b) { return a + b; }
 static float __fsub_rn(float a, float b) { return a - b; }
 static float __fmul_rn(float a, float b) { return a * b; }
 
+// Blocks run one after another, on one OS thread: a fence orders nothing
+// more than program order does, and an atomic is a plain read-modify-write.
+static void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+static void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
+static unsigned int atomicAdd(unsigned int *p, unsigned int v)
+{
+	unsigned int old = *p;
+
+	*p = old + v;
+	return old;
+}
+
 static float __uint_as_float(unsigned int u)
 {
 	float f;
@@ -300,6 +314,9 @@ static std::vector<emu_fn> &emu_kernels()
 		EMU_KERNEL(lake_app_empty), EMU_KERNEL(lake_hello_vecadd),
 		EMU_KERNEL(linnos_r1), EMU_KERNEL(linnos_r2), EMU_KERNEL(linnos_r4),
 		EMU_KERNEL(linnos_r8), EMU_KERNEL(linnos_r1s4), EMU_KERNEL(linnos_r2s2),
+		EMU_KERNEL(linnos_wide_first_r1), EMU_KERNEL(linnos_wide_first_r2),
+		EMU_KERNEL(linnos_wide_first_r4), EMU_KERNEL(linnos_wide_next_r1),
+		EMU_KERNEL(linnos_wide_next_r2), EMU_KERNEL(linnos_wide_next_r4),
 		EMU_KERNEL(mllb_infer), EMU_KERNEL(kml_infer),
 		EMU_KERNEL(kleio_prep), EMU_KERNEL(kleio_wave_128), EMU_KERNEL(kleio_wave_64),
 		EMU_KERNEL(kleio_wave_32), EMU_KERNEL(kleio_wave_16), EMU_KERNEL(kleio_out_16),
