@@ -43,20 +43,22 @@ static void proc_address(void)
 	      p && st == CU_GET_PROC_ADDRESS_SUCCESS);
 	CHECK("proc: the entry point works", p && ((alloc_fn)p)(&d, 64) == CUDA_SUCCESS && d);
 	CHECK("proc: cuMemAlloc's 32-bit ABI (version 3000) is not offered",
-	      cuGetProcAddress("cuMemAlloc", &q, 3000, 0, &st) == CUDA_ERROR_NOT_FOUND && !q &&
+	      cuGetProcAddress("cuMemAlloc", &q, 3000, 0, &st) == CUDA_SUCCESS && !q &&
 	      st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
 	CHECK("proc: a version before the first is not sufficient",
-	      cuGetProcAddress("cuMemAlloc", &q, 1000, 0, &st) == CUDA_ERROR_NOT_FOUND &&
+	      cuGetProcAddress("cuMemAlloc", &q, 1000, 0, &st) == CUDA_SUCCESS &&
 	      st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
 	CHECK("proc: cuCtxSynchronize has another ABI from 13000",
 	      cuGetProcAddress("cuCtxSynchronize", &p, 12080, 0, &st) == CUDA_SUCCESS &&
 	      cuGetProcAddress("cuCtxSynchronize", &q, 13000, 0, &st) == CUDA_SUCCESS && p && q && p != q);
 	CHECK("proc: an unknown function is not found",
-	      cuGetProcAddress("cuNoSuchFunction", &p, 13000, 0, &st) == CUDA_ERROR_NOT_FOUND && !p &&
+	      cuGetProcAddress("cuNoSuchFunction", &p, 13000, 0, &st) == CUDA_SUCCESS && !p &&
 	      st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+	CHECK("proc: not found, and no status asked for",
+	      cuGetProcAddress("cuNoSuchFunction", &p, 13000, 0, NULL) == CUDA_ERROR_NOT_FOUND && !p);
 	CHECK("proc: per-thread default streams are not offered",
 	      cuGetProcAddress("cuMemcpyHtoD", &p, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
-			       &st) == CUDA_ERROR_NOT_FOUND &&
+			       &st) == CUDA_SUCCESS && !p &&
 	      cuGetProcAddress("cuInit", &p, 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM,
 			       &st) == CUDA_SUCCESS);
 	CHECK("proc: bad arguments",

@@ -172,8 +172,8 @@ compare() {
 	secs=$((secs + t_direct))
 	if [ "$rc_direct" != 0 ] || [ "$rc_lake" != 0 ]; then
 		ok=0 why="direct: $(why_rc "$rc_direct"), through LAKE: $(why_rc "$rc_lake")"
-	elif ! diff <(tail -n +2 "$logs/$tag-direct.txt" | grep -v '^lake-only') \
-		<(tail -n +2 "$logs/$tag-lake.txt" | grep -v '^lake-only') >"$logs/$tag.diff"; then
+	elif ! diff <(tail -n +2 "$logs/$tag-direct.txt" | grep -v -e '^lake-only' -e '^liblake: ') \
+		<(tail -n +2 "$logs/$tag-lake.txt" | grep -v -e '^lake-only' -e '^liblake: ') >"$logs/$tag.diff"; then
 		ok=0 why="LAKE and direct CUDA differ ($tag.diff)"
 	elif grep -q FAILED "$logs/$tag-lake.txt" "$logs/$tag-direct.txt"; then
 		ok=0 why="a check FAILED"
