@@ -31,11 +31,11 @@ struct kleio_state {
 };
 
 /* Kernels, in the order of kleio_kernels[]. */
-enum { KLEIO_FN_PREP, KLEIO_FN_WAVE128, KLEIO_FN_WAVE64, KLEIO_FN_WAVE32, KLEIO_FN_WAVE16,
+enum { KLEIO_FN_PREP, KLEIO_FN_WAVE64, KLEIO_FN_WAVE32, KLEIO_FN_WAVE16,
        KLEIO_FN_OUT16, KLEIO_FN_OUT4 };
 
 static const char *const kleio_kernels[] = {
-	"kleio_prep", "kleio_wave_128", "kleio_wave_64", "kleio_wave_32", "kleio_wave_16",
+	"kleio_prep", "kleio_wave_64", "kleio_wave_32", "kleio_wave_16",
 	"kleio_out_16", "kleio_out_4", NULL
 };
 
@@ -144,13 +144,15 @@ static CUresult kleio_gpu_init(struct lake_app *a)
 /*
  * Samples per block of a wave: the largest tile that still gives every
  * multiprocessor two blocks (16 column blocks x row blocks x 2 layers),
- * else the smallest.
+ * else the smallest.  No larger than 64: 128-sample tiles (n > 1024 on
+ * the H200's 132 multiprocessors) left a second, nearly empty round of
+ * blocks and took 1.6x the 64-sample tiles' time at n = 1040.
  */
 static unsigned int kleio_tile(const struct kleio_state *s, unsigned int n)
 {
 	unsigned int bm;
 
-	for (bm = 128; bm > 16; bm /= 2)
+	for (bm = 64; bm > 16; bm /= 2)
 		if (16 * ((n + bm - 1) / bm) * 2 >= 2 * (unsigned int)s->sms)
 			break;
 	return bm;
@@ -164,7 +166,7 @@ static CUresult kleio_gpu_launch(struct lake_app *a, const struct lake_app_gpu_i
 	int n = io->batch, wave;
 	CUresult r = CUDA_SUCCESS;
 
-	fn = bm == 128 ? KLEIO_FN_WAVE128 : bm == 64 ? KLEIO_FN_WAVE64 :
+	fn = bm == 64 ? KLEIO_FN_WAVE64 :
 	     bm == 32 ? KLEIO_FN_WAVE32 : KLEIO_FN_WAVE16;
 	for (wave = 0; wave <= KLEIO_T && !r; wave++) {
 		void *params[] = { &s->d_wg1, &s->d_u1, &s->d_w2, &s->d_b2, &in, &s->d_h1,

@@ -226,7 +226,6 @@ __device__ __forceinline__ void kleio_wave(const float *__restrict__ wg1,
 	{                                                                                      \
 		kleio_wave<BM>(wg1, u1, w2, b2, cls, h1, c1, h2, c2, n, wave);                \
 	}
-KLEIO_WAVE(128)
 KLEIO_WAVE(64)
 KLEIO_WAVE(32)
 KLEIO_WAVE(16)

@@ -318,7 +318,7 @@ static std::vector<emu_fn> &emu_kernels()
 		EMU_KERNEL(linnos_wide_first_r4), EMU_KERNEL(linnos_wide_next_r1),
 		EMU_KERNEL(linnos_wide_next_r2), EMU_KERNEL(linnos_wide_next_r4),
 		EMU_KERNEL(mllb_infer), EMU_KERNEL(kml_infer),
-		EMU_KERNEL(kleio_prep), EMU_KERNEL(kleio_wave_128), EMU_KERNEL(kleio_wave_64),
+		EMU_KERNEL(kleio_prep), EMU_KERNEL(kleio_wave_64),
 		EMU_KERNEL(kleio_wave_32), EMU_KERNEL(kleio_wave_16), EMU_KERNEL(kleio_out_16),
 		EMU_KERNEL(kleio_out_4),
 		EMU_KERNEL(knn_dist_64), EMU_KERNEL(knn_dist_32), EMU_KERNEL(knn_dist_16),
