@@ -175,7 +175,7 @@ compare() {
 	elif ! diff <(tail -n +2 "$logs/$tag-direct.txt" | grep -v -e '^lake-only' -e '^liblake: ') \
 		<(tail -n +2 "$logs/$tag-lake.txt" | grep -v -e '^lake-only' -e '^liblake: ') >"$logs/$tag.diff"; then
 		ok=0 why="LAKE and direct CUDA differ ($tag.diff)"
-	elif grep -q FAILED "$logs/$tag-lake.txt" "$logs/$tag-direct.txt"; then
+	elif grep -q -E '^check .*: FAILED$|^lake-only FAILED' "$logs/$tag-lake.txt" "$logs/$tag-direct.txt"; then
 		ok=0 why="a check FAILED"
 	fi
 	if [ "$ok" = 1 ]; then
