@@ -182,11 +182,17 @@ is_dyn_elf() {
 }
 
 copy_lib() {
-	local lib=$1
-	libdirs[$(dirname "$lib")]=1
-	[ -e "$root$lib" ] && return 0
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L -- "$lib" "$root$lib"
+	local lib=$1 dest
+	dest=$lib
+	# The guest mounts tmpfs over /tmp, /run and /dev/shm (vm-init.sh): a
+	# library of a build tree there goes to /lake/lib, first on the path.
+	case $lib in
+	/tmp/* | /run/* | /dev/shm/*) dest=/lake/lib/$(basename "$lib") ;;
+	esac
+	libdirs[$(dirname "$dest")]=1
+	[ -e "$root$dest" ] && return 0
+	mkdir -p "$root$(dirname "$dest")"
+	cp -L -- "$lib" "$root$dest"
 }
 
 # add_libs FILE: copy FILE's shared libraries and dynamic loader.
@@ -280,6 +286,8 @@ fi
 ld_path=""
 if [ ${#libdirs[@]} -gt 0 ]; then
 	ld_path=$(printf '%s\n' "${!libdirs[@]}" | LC_ALL=C sort | paste -sd: -)
+	[ -z "${libdirs[/lake/lib]:-}" ] || ld_path=/lake/lib:$(printf '%s\n' "${!libdirs[@]}" |
+		grep -vx /lake/lib | LC_ALL=C sort | paste -sd: -)
 fi
 cat >"$root/lake/vm.conf" <<EOF
 LAKE_VM_TIMEOUT=$timeout_s
