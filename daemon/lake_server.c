@@ -385,6 +385,23 @@ static void lake_gpu_account(struct lake_srv_conn *c, struct lake_res *r, bool a
 	}
 }
 
+/*
+ * A new range's or value's ownership: its bytes counted against the quota
+ * when the connection owns it, and its life tied to @parent's.  Lock held.
+ */
+static void lake_res_adopt(struct lake_srv_conn *c, struct lake_res *r, bool owned, __u64 bytes,
+			   __u64 parent)
+{
+	struct lake_res *p;
+
+	r->owned = owned;
+	r->bytes = bytes;
+	lake_gpu_account(c, r, true);
+	p = parent ? lake_res_by_token(c, parent) : NULL;
+	if (p)
+		lake_res_link(c, r, p);
+}
+
 /* May this connection hold @bytes more device memory?  Lock held. */
 static bool lake_quota_allows(struct lake_srv_conn *c, __u64 bytes)
 {
@@ -506,7 +523,7 @@ static int lake_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base
 			  __u64 parent, bool owned, __u64 bytes)
 {
 	struct lake_range *node, **found;
-	struct lake_res *r, *p;
+	struct lake_res *r;
 	__u32 *slot;
 	int rc = -1;
 
@@ -541,12 +558,7 @@ static int lake_range_add(struct lake_srv_conn *c, unsigned int type, __u64 base
 		goto out;
 	}
 	r->range = node;
-	r->owned = owned;
-	r->bytes = bytes;
-	lake_gpu_account(c, r, true);
-	p = parent ? lake_res_by_token(c, parent) : NULL;
-	if (p)
-		lake_res_link(c, r, p);
+	lake_res_adopt(c, r, owned, bytes, parent);
 	rc = 0;
 out:
 	lake_unlock(c);
@@ -640,7 +652,7 @@ void lake_srv_range_del(struct lake_srv_conn *c, unsigned int type, __u64 base)
 int lake_srv_value_add(struct lake_srv_conn *c, unsigned int type, __u64 value, __u64 bytes,
 		       __u64 parent, bool owned)
 {
-	struct lake_res *r, *p;
+	struct lake_res *r;
 	__u32 *slot;
 	int rc = 0;
 
@@ -660,12 +672,7 @@ int lake_srv_value_add(struct lake_srv_conn *c, unsigned int type, __u64 value, 
 		rc = -1;
 		goto out;
 	}
-	r->owned = owned;
-	r->bytes = bytes;
-	lake_gpu_account(c, r, true);
-	p = parent ? lake_res_by_token(c, parent) : NULL;
-	if (p)
-		lake_res_link(c, r, p);
+	lake_res_adopt(c, r, owned, bytes, parent);
 out:
 	lake_unlock(c);
 	return rc;
