@@ -156,3 +156,26 @@ function(lake_add_app)
     add_dependencies(${A_MODULE} lake_kmod lake_generated)
   endif()
 endfunction()
+
+# lake_app_cpu_test(NAME kleio ENV KLEIO SOURCES kleio_cpu.c kleio_io.c): with
+# BUILD_TESTING, NAME-cpu-run (tests/NAME_cpu_run.c on the CPU path's own
+# code) and the unit test unit_NAME, tests/test_NAME.py under pytest, given
+# both programs as ENV_CPU_RUN and LAKE_ENV.
+function(lake_app_cpu_test)
+  cmake_parse_arguments(T "" "NAME;ENV" "SOURCES" ${ARGN})
+  if(NOT BUILD_TESTING)
+    return()
+  endif()
+  set(run ${T_NAME}-cpu-run)
+  add_executable(${run} tests/${T_NAME}_cpu_run.c ${T_SOURCES} ${LAKE_APP_KIT_DIR}/lake_app.c)
+  target_include_directories(${run} PRIVATE ${LAKE_APP_KIT_DIR} ${CMAKE_CURRENT_SOURCE_DIR}
+                             ${LAKE_GEN_DIR} ${CMAKE_SOURCE_DIR}/include/lake)
+  target_compile_options(${run} PRIVATE -O2 -Wall -Wextra -Werror)
+  target_link_libraries(${run} PRIVATE lake)
+  add_dependencies(${run} lake_generated)
+  add_test(NAME unit_${T_NAME}
+    COMMAND ${LAKE_PYTHON} -m pytest -q -p no:cacheprovider
+            ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_${T_NAME}.py)
+  set_tests_properties(unit_${T_NAME} PROPERTIES LABELS unit TIMEOUT 600
+    ENVIRONMENT "${T_ENV}_CPU_RUN=$<TARGET_FILE:${run}>;LAKE_${T_ENV}=$<TARGET_FILE:lake-${T_NAME}>")
+endfunction()
